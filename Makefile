@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`. Both create .venv when needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/demo.yaml
+
+.PHONY: run test check bench clean
+
+run: $(VENV)/.run-installed
+	$(BIN)/synchub check $(CONFIG)
+	@for mapping in mappings/*/*.yaml; do \
+	  vendor=$$(dirname $$mapping); file=$$(basename $$mapping .yaml); object=$${file%.*}; \
+	  sample=$$vendor/samples/$$object.jsonl; \
+	  [ -f $$sample ] || continue; \
+	  echo; echo "== $$sample -> $$mapping (inbound)"; \
+	  $(BIN)/synchub map $$mapping --direction inbound --in $$sample || true; \
+	done
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	$(BIN)/python bench/mapping.py
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.run-installed
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
