@@ -80,7 +80,8 @@ def _message(error: ValidationError) -> str:
         return f"{custom}, got {_show(value)}"
     if kind == "type":
         names = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        words = [_TYPE_NAMES.get(n, n) for n in names]
+        wanted = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
         return f"must be {wanted}, got {_show(value)}"
     if kind == "enum":
         options = ", ".join(str(v) for v in expected)

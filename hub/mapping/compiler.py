@@ -98,6 +98,7 @@ class Scope:
 
 
 _NO_DEFAULT = object()
+CANONICAL_NULL_VALUES: list[Any] = [None, ""]
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
@@ -106,7 +107,8 @@ class RuleCompiler:
 
     def __init__(self, doc: Document, null_values: list[Any], shape_problems: list[Problem] | None = None) -> None:
         self.doc = doc
-        self.nullify = make_nullify(null_values)
+        self.vendor_nullify = make_nullify(null_values)
+        self.canonical_nullify = make_nullify(CANONICAL_NULL_VALUES)
         self.shape_problems = shape_problems or []
         self.problems: list[Problem] = list(self.shape_problems)
 
@@ -173,7 +175,7 @@ class RuleCompiler:
         if not scope.inbound:
             self._check_canonical(scope, field.names, "" if field.from_root else scope.prefix, path)
         get = make_getter(field)
-        nullify = self.nullify
+        nullify = self._nullify(scope)
         if field.from_root:
             return lambda record, ctx: nullify(get(ctx.root))
         return lambda record, ctx: nullify(get(record))
@@ -245,7 +247,11 @@ class RuleCompiler:
         get = make_getter(field)
         read: RuleFn = (lambda r, ctx: get(ctx.root)) if field.from_root else (lambda r, ctx: get(r))
         op = next(k for k in spec if k != "field")
-        return _predicate(op, spec[op], read, self.nullify)
+        return _predicate(op, spec[op], read, self._nullify(scope))
+
+    def _nullify(self, scope: Scope) -> Callable[[Any], Any]:
+        """Vendor "no value" markers apply to vendor records only; canonical `false` is a value."""
+        return self.vendor_nullify if scope.inbound else self.canonical_nullify
 
     # --- checks --------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from hub.schemacheck import is_clean, schema_problems
 from hub.suggest import did_you_mean
 from hub.yamldoc import Document, load_yaml
 
-DEFAULT_NULL_VALUES: list[Any] = [None, ""]
+DEFAULT_NULL_VALUES: list[Any] = [None, ""]  # what "no value" means in a vendor record by default
 _PASS_THROUGH = PassThrough()
 
 
