@@ -47,3 +47,15 @@ def settings_schema(name: str, block: str) -> dict[str, Any]:
     """JSON Schema of one settings block (`auth`, `webhook`, `options`) of a connector."""
     declared: dict[str, Any] = getattr(package(name), "SETTINGS_SCHEMA", {})
     return declared.get(block, {"type": "object"})
+
+
+class ConnectorNotAvailable(LookupError):
+    """The connector's package is installed but ships no `Connector` class (yet)."""
+
+
+def connector_class(name: str) -> type:
+    """The connector class a package exports as `Connector`."""
+    cls = getattr(package(name), "Connector", None)
+    if cls is None:
+        raise ConnectorNotAvailable(f"connector '{name}' declares its settings but has no Connector class yet")
+    return cls  # type: ignore[no-any-return]

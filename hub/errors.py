@@ -8,7 +8,26 @@ Messages never carry a secret: config problems are reported before `${...}` is r
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass, field
+from typing import Any
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 4
+_REPR.maxlevel = 2
+SHOW_LIMIT = 60
+
+
+def show(value: Any) -> str:
+    """A bounded repr for messages: a 10 MB string or a 5,000-digit int must not flood a log."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a broken __repr__ or an int too long to print must not hide the error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= SHOW_LIMIT else text[: SHOW_LIMIT - 3] + "..."
 
 
 class SynchubError(Exception):

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from hub.errors import Problem
+from hub.errors import Problem, show
 from hub.suggest import did_you_mean
 from hub.yamldoc import Document, PathKey
 
@@ -77,28 +77,28 @@ def _message(error: ValidationError) -> str:
     kind, value, expected = error.validator, error.instance, error.validator_value
     custom = error.schema.get("x-error") if isinstance(error.schema, dict) else None
     if custom:
-        return f"{custom}, got {_show(value)}"
+        return f"{custom}, got {show(value)}"
     if kind == "type":
         names = expected if isinstance(expected, list) else [expected]
         words = [_TYPE_NAMES.get(n, n) for n in names]
         wanted = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-        return f"must be {wanted}, got {_show(value)}"
+        return f"must be {wanted}, got {show(value)}"
     if kind == "enum":
         options = ", ".join(str(v) for v in expected)
         hint = did_you_mean(value, [str(v) for v in expected]) if isinstance(value, str) else ""
-        return f"{_show(value)} is not one of: {options}{hint}"
+        return f"{show(value)} is not one of: {options}{hint}"
     if kind == "const":
-        return f"must be {expected!r}, got {_show(value)}"
+        return f"must be {expected!r}, got {show(value)}"
     if kind == "pattern":
-        return f"{_show(value)} does not have the expected form ({expected})"
+        return f"{show(value)} does not have the expected form ({expected})"
     if kind in ("minLength", "minItems", "minProperties"):
         return "must not be empty" if expected == 1 else f"is too short (at least {expected})"
     if kind in ("maxLength", "maxItems", "maxProperties"):
         return f"is too long (at most {expected})"
     if kind in _BOUNDS:
-        return f"must be {_BOUNDS[kind]} {expected}, got {_show(value)}"
+        return f"must be {_BOUNDS[kind]} {expected}, got {show(value)}"
     if kind == "propertyNames":
-        return f"key {_show(value)} is not allowed here"
+        return f"key {show(value)} is not allowed here"
     return error.message
 
 
@@ -113,8 +113,3 @@ def _extra_keys(error: ValidationError) -> list[Any]:
 def _quoted_name(message: str) -> str:
     """jsonschema says "'url' is a required property"; we only want `url`."""
     return message.split("'")[1] if message.count("'") >= 2 else message
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -11,6 +11,7 @@ exhaust the stack, alias bombs that expand to millions of values, non-UTF-8 byte
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ class Document:
     file: str
     data: Any
     spans: dict[PathKey, Span] = field(default_factory=dict)
+    digest: str = ""  # of the raw bytes: tells a changed file from an unchanged one
 
     def location(self, path: PathKey, *, at_key: bool = False) -> Location:
         """The location of `path`, or of its nearest ancestor that exists in the file."""
@@ -105,7 +107,8 @@ def parse_yaml(raw: bytes, name: str, error: type[InvalidInput] = InvalidInput) 
         loader = yaml.SafeLoader(text)
         try:
             root = loader.get_single_node()
-            builder = _Builder(name, loader, error)
+            _check_size(root, name, error)
+            builder = _Builder(name, loader)
             data = builder.build(root, ()) if root is not None else None
         finally:
             loader.dispose()
@@ -120,7 +123,7 @@ def parse_yaml(raw: bytes, name: str, error: type[InvalidInput] = InvalidInput) 
         raise error([Problem(Location(name), f"invalid YAML: {exc}")]) from None
     if builder.problems:
         raise error(builder.problems)
-    return Document(name, data, builder.spans)
+    return Document(name, data, builder.spans, hashlib.blake2b(raw, digest_size=8).hexdigest())
 
 
 def _decode(raw: bytes, name: str, error: type[InvalidInput]) -> str:
@@ -149,6 +152,28 @@ def _check_shape(text: str, name: str, error: type[InvalidInput]) -> None:
             depth -= 1
 
 
+def _check_size(root: yaml.Node | None, name: str, error: type[InvalidInput]) -> None:
+    """Refuse alias bombs before expanding them: sizes are counted once per distinct node."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.MappingNode):
+            total = 1 + sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(size(item) for item in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total
+        return total
+
+    if root is not None and size(root) > MAX_VALUES:
+        where = _mark(root.start_mark, name)
+        raise error([Problem(where, f"document expands to more than {MAX_VALUES} values (an alias bomb?)")])
+
+
 def _mark(mark: yaml.Mark | None, name: str) -> Location:
     if mark is None:
         return Location(name)
@@ -164,21 +189,15 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, name: str) -> Problem:
 
 
 class _Builder:
-    """Turns composed nodes into plain data, recording spans and counting values."""
+    """Turns composed nodes into plain data, recording spans (sizes were checked before)."""
 
-    def __init__(self, name: str, loader: yaml.SafeLoader, error: type[InvalidInput]) -> None:
+    def __init__(self, name: str, loader: yaml.SafeLoader) -> None:
         self.name = name
         self.loader = loader
-        self.error = error
         self.spans: dict[PathKey, Span] = {}
         self.problems: list[Problem] = []
-        self.count = 0
 
     def build(self, node: yaml.Node, path: PathKey, key: Location | None = None) -> Any:
-        self.count += 1
-        if self.count > MAX_VALUES:
-            where = _mark(node.start_mark, self.name)
-            raise self.error([Problem(where, f"document holds more than {MAX_VALUES} values (an alias bomb?)")])
         self.spans[path] = Span(key, _mark(node.start_mark, self.name))
         if node.tag not in _PLAIN_TAGS and not isinstance(node, yaml.ScalarNode):
             where = _mark(node.start_mark, self.name)

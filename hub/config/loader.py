@@ -210,7 +210,9 @@ class _Loader:
                 self._check_field(entity, field, (*here, "owners", field))
             if owner not in members:
                 self.fail((*here, "owners", field), f"owner '{owner}' is not a system of this flow{did_you_mean(owner, members)}")
-        priority = spec.get("priority", members)
+        systems = self.data["systems"]
+        by_rank = sorted(members, key=lambda m: -_priority(systems.get(m)))
+        priority = spec.get("priority", by_rank)  # default: the systems' own priority, highest first
         for i, system in enumerate(priority):
             if system not in members:
                 self.fail((*here, "priority", i), f"'{system}' is not a system of this flow{did_you_mean(system, members)}")
@@ -233,6 +235,11 @@ class _Loader:
             self.fail(here, f"'{text}' is neither an interval (30s, 5m, 1h, 1d) nor a cron expression: {exc}")
             return None
         return Schedule(cron=text, text=text)
+
+
+def _priority(spec: Any) -> int:
+    value = spec.get("priority", 0) if isinstance(spec, dict) else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _system(name: str, spec: dict[str, Any]) -> System:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hub import canonical
-from hub.errors import FieldError, Problem, RuleError, TransformError
+from hub.errors import FieldError, Problem, RuleError, TransformError, show
 from hub.mapping import transforms
 from hub.mapping.paths import FieldPath, Getter, Setter, make_getter, make_setter, parse_path
 from hub.suggest import did_you_mean
@@ -337,7 +337,7 @@ def _each_items(read: RuleFn, inner: CompiledRules, where: Predicate | None, tar
         if items is None:
             return None
         if not isinstance(items, list):
-            raise TransformError(f"expected a list, got {_show(items)}")
+            raise TransformError(f"expected a list, got {show(items)}")
         out: list[dict[str, Any]] = []
         errors: list[FieldError] = []
         for i, item in enumerate(items):
@@ -380,7 +380,7 @@ def _value_table(table: dict[Any, Any], default: Any) -> Callable[[Any], Any]:
             return by_text[text]
         if default is not _NO_DEFAULT:
             return default
-        raise TransformError(f"{_show(value)} is not in the value table (known: {known})")
+        raise TransformError(f"{show(value)} is not in the value table (known: {known})")
 
     return lookup
 
@@ -436,7 +436,7 @@ def _assemble(read: RuleFn, stages: list[Callable[[Any], Any]], when: Predicate 
         if value is not None and ref_entity is not None:
             resolved = ctx.resolver.resolve(ref_entity, value)
             if resolved is None:
-                reason = f"{ref_entity} {_show(value)} has no id on this side yet"
+                reason = f"{ref_entity} {show(value)} has no id on this side yet"
                 raise _Failed([FieldError(target, reason, source, "unresolved_ref")])
             value = resolved
         if value is None and has_default:
@@ -460,11 +460,6 @@ def _run(stages: list[Callable[[Any], Any]], value: Any) -> Any:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 __all__ = ["CompiledRules", "Context", "PassThrough", "Resolver", "RuleCompiler", "Scope"]

@@ -50,6 +50,7 @@ class Mapping:
     outbound: CompiledRules | None
     _id_getter: Getter | None = None
     _key_getter: Getter | None = None
+    fingerprint: str = ""  # changes whenever the file does, so records mapped by an old version look changed
 
     def to_canonical(self, record: dict[str, Any], resolver: Resolver = _PASS_THROUGH,
                      validate: bool = True) -> MapResult:
@@ -117,7 +118,7 @@ def compile_document(doc: Document) -> Mapping:
     if compiler.problems:
         raise MappingError(compiler.problems)
     return Mapping(doc.file, data["connector"], data["object"], entity, data.get("id"), data.get("key"),
-                   inbound, outbound, id_getter, key_getter)
+                   inbound, outbound, id_getter, key_getter, doc.digest)
 
 
 def _direction(compiler: RuleCompiler, data: dict[str, Any], name: str, scope: Scope) -> CompiledRules | None:

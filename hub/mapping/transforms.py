@@ -16,7 +16,6 @@ from __future__ import annotations
 import inspect
 import math
 import re
-import reprlib
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 
-from hub.errors import RuleError, TransformError
+from hub.errors import RuleError, TransformError, show
 from hub.suggest import did_you_mean
 
 TransformFn = Callable[[Any], Any]
@@ -82,7 +81,7 @@ def build(name: str, args: Any = None) -> TransformFn:
     spec = REGISTRY.get(name) if isinstance(name, str) else None
     if spec is None:
         hint = did_you_mean(name, REGISTRY) if isinstance(name, str) else ""
-        raise RuleError(f"unknown transform {_show(name)}{hint}")
+        raise RuleError(f"unknown transform {show(name)}{hint}")
     kwargs = _bind(spec, args)
     try:
         return spec.factory(**kwargs)
@@ -104,9 +103,9 @@ def _bind(spec: TransformSpec, args: Any) -> dict[str, Any]:
         for key in kwargs:
             if key not in spec.params:
                 hint = did_you_mean(key, spec.params) if isinstance(key, str) else ""
-                raise RuleError(f"transform {spec.name!r}: unknown argument {_show(key)}{hint}")
+                raise RuleError(f"transform {spec.name!r}: unknown argument {show(key)}{hint}")
     elif not spec.params:
-        raise RuleError(f"transform {spec.name!r} takes no arguments, got {_show(args)}")
+        raise RuleError(f"transform {spec.name!r} takes no arguments, got {show(args)}")
     else:
         kwargs = {spec.params[0]: args}
     missing = [p for p in spec.required if p not in kwargs]
@@ -117,33 +116,16 @@ def _bind(spec: TransformSpec, args: Any) -> dict[str, Any]:
 
 # --- shared helpers ---------------------------------------------------------------------------
 
-_REPR = reprlib.Repr()
-_REPR.maxstring = 60
-_REPR.maxother = 60
-_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 4
-_REPR.maxlevel = 2
-_SHOW_LIMIT = 60
-
-
-def _show(value: object) -> str:
-    """A bounded repr for messages: a 10 MB string or a 5,000-digit int must not flood a log."""
-    try:
-        text = _REPR.repr(value)
-    except Exception:  # a broken __repr__ or an int too long to print must not hide the error
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 3] + "..."
-
-
 def _fail(value: object, reason: str) -> NoReturn:
-    raise TransformError(f"{_show(value)} {reason}")
+    raise TransformError(f"{show(value)} {reason}")
 
 
 def _not_text(value: object) -> TransformError:
-    return TransformError(f"expected text, got {_show(value)}")
+    return TransformError(f"expected text, got {show(value)}")
 
 
 def _not_list(value: object) -> TransformError:
-    return TransformError(f"expected a list, got {_show(value)}")
+    return TransformError(f"expected a list, got {show(value)}")
 
 
 def _clean(text: str) -> str:
@@ -226,7 +208,7 @@ def _halfwidth() -> TransformFn:
 def _truncate(length: int) -> TransformFn:
     """Vendors reject over-long fields outright; cutting is the mapping author's explicit choice."""
     if not _is_int(length) or length < 0:
-        raise RuleError(f"length must be a whole number >= 0, got {_show(length)}")
+        raise RuleError(f"length must be a whole number >= 0, got {show(length)}")
 
     def run(value: Any) -> str:
         if isinstance(value, str):
@@ -243,14 +225,18 @@ def _truncate(length: int) -> TransformFn:
 # trip Python's int-to-str limit or exhaust memory far away from the cause.
 
 _MAX_ADJUSTED = 400  # |exponent of the leading digit|; every finite float fits (1e308, 5e-324)
-_MAX_DIGITS = 400  # significant digits accepted from any source
-_MAX_TEXT = 1000  # characters in a numeric string
+_MAX_DIGITS = 1000  # digits in a number, and characters in a numeric string
+_MAX_PLACES = 100
 _INT_LIMIT = 10 ** (_MAX_ADJUSTED + 1)
-# Precision far above the bounds, so normalize() and quantize() never round silently.
-_EXACT = Context(prec=_MAX_DIGITS + _MAX_ADJUSTED + 200)
+# Precision above any number that passes the bounds, so that normalize(), quantize() and
+# the epoch arithmetic never round silently.
+_EXACT = Context(prec=_MAX_DIGITS + _MAX_PLACES + 100)
 
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_GROUPED_NUMBER = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+# Plain or exponent notation, or comma-grouped thousands (`1,234,567.5`); nothing else.
+_NUMBER_TEXT = re.compile(
+    r"[+-]?(?:[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?"
+    r"|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+)
 
 
 def _decimal_from_text(value: str) -> Decimal | None:
@@ -258,26 +244,28 @@ def _decimal_from_text(value: str) -> Decimal | None:
     text = _clean(value)
     if not text:
         return None
-    if len(text) <= _MAX_TEXT:
-        if _GROUPED_NUMBER.fullmatch(text):
-            text = text.replace(",", "")
-        if _PLAIN_NUMBER.fullmatch(text):
-            try:
-                number = Decimal(text)
-            except DecimalException:  # an exponent beyond what the decimal module can hold
-                _fail(value, "is out of the supported number range")
-            return _bounded(number, value)
-    _fail(value, "is not a decimal number")
+    if len(text) > _MAX_DIGITS or not _NUMBER_TEXT.fullmatch(text):
+        _fail(value, "is not a decimal number")
+    try:
+        number = Decimal(text.replace(",", "") if "," in text else text)
+    except DecimalException:  # an exponent beyond what the decimal module can hold
+        _fail(value, "is out of the supported number range")
+    return _in_range(number, value)
+
+
+def _in_range(number: Decimal, original: object) -> Decimal:
+    if number and abs(number.adjusted()) > _MAX_ADJUSTED:
+        _fail(original, "is out of the supported number range")
+    return number
 
 
 def _bounded(number: Decimal, original: object) -> Decimal:
+    """Decimal objects can hold anything, including NaN and a million digits."""
     if not number.is_finite():
         _fail(original, "is not a finite number")
-    if number and (
-        len(number.as_tuple().digits) > _MAX_DIGITS or abs(number.adjusted()) > _MAX_ADJUSTED
-    ):
+    if len(number.as_tuple().digits) > _MAX_DIGITS:
         _fail(original, "is out of the supported number range")
-    return number
+    return _in_range(number, original)
 
 
 def _int_decimal(value: int) -> Decimal:
@@ -336,7 +324,7 @@ def _string() -> TransformFn:
             return _plain(_bounded(value, value))  # exact digits kept: 1.50 stays "1.50"
         if isinstance(value, (date, datetime)):
             return value.isoformat()  # YAML reads an unquoted `const: 2024-05-01` as a date
-        raise TransformError(f"cannot turn {_show(value)} into text")
+        raise TransformError(f"cannot turn {show(value)} into text")
 
     return run
 
@@ -367,18 +355,16 @@ _ROUNDING = {
     "floor": ROUND_FLOOR,
     "ceiling": ROUND_CEILING,
 }
-_MAX_PLACES = 100
-
-
 @transform("decimal")
 def _decimal(places: int | None = None, rounding: str = "half_up") -> TransformFn:
     """Exact decimal strings: amounts compare and sum without float error on every side."""
     if places is not None and (not _is_int(places) or not 0 <= places <= _MAX_PLACES):
-        raise RuleError(f"places must be a whole number from 0 to {_MAX_PLACES}, got {_show(places)}")
+        limit = f"from 0 to {_MAX_PLACES}"
+        raise RuleError(f"places must be a whole number {limit}, got {show(places)}")
     if not isinstance(rounding, str) or rounding not in _ROUNDING:
         hint = did_you_mean(rounding, _ROUNDING) if isinstance(rounding, str) else ""
         choices = ", ".join(_ROUNDING)
-        raise RuleError(f"unknown rounding {_show(rounding)}{hint}; use one of {choices}")
+        raise RuleError(f"unknown rounding {show(rounding)}{hint}; use one of {choices}")
     if places is None:
         return _decimal_normalized()
     return _decimal_quantized(Decimal(1).scaleb(-places), _ROUNDING[rounding])
@@ -406,7 +392,12 @@ def _decimal_quantized(quantum: Decimal, rounding: str) -> TransformFn:
 
 @transform("float")
 def _float() -> TransformFn:
-    """For wire formats that insist on JSON numbers; canonical data keeps decimal strings."""
+    """For wire formats that insist on JSON numbers; canonical data keeps decimal strings.
+
+    A double holds 15 to 17 significant digits, so `99999999999999.99` would travel as
+    `...98`: a value that does not survive the trip is an error, not a silently changed cent.
+    Round it first (`{decimal: {places: 2}}`) if fewer digits are acceptable.
+    """
 
     def run(value: Any) -> float | None:
         number = _to_decimal(value)
@@ -415,6 +406,9 @@ def _float() -> TransformFn:
         result = float(number)
         if math.isinf(result):
             _fail(value, "is too large for a floating-point number")
+        nearest = repr(result)
+        if Decimal(nearest) != number:
+            _fail(value, f"has too many digits for a floating-point number (nearest: {nearest})")
         return result
 
     return run
@@ -456,7 +450,7 @@ def _not() -> TransformFn:
     def run(value: Any) -> bool:
         if isinstance(value, bool):
             return not value
-        raise TransformError(f"expected a boolean, got {_show(value)} (apply 'boolean' first)")
+        raise TransformError(f"expected a boolean, got {show(value)} (apply 'boolean' first)")
 
     return run
 
@@ -485,7 +479,7 @@ def _zone(tz: Any) -> ZoneInfo:
         except (KeyError, ValueError, OSError):  # not found, not a normalized key, a directory
             hint = did_you_mean(tz, available_timezones())
             raise RuleError(f"unknown time zone {tz!r}{hint}") from None
-    raise RuleError(f"tz must be a time zone name such as 'Asia/Shanghai', got {_show(tz)}")
+    raise RuleError(f"tz must be a time zone name such as 'Asia/Shanghai', got {show(tz)}")
 
 
 def _format(fmt: Any, keywords: tuple[str, ...]) -> str:
@@ -494,7 +488,7 @@ def _format(fmt: Any, keywords: tuple[str, ...]) -> str:
         return fmt
     hint = did_you_mean(fmt, keywords) if isinstance(fmt, str) else ""
     allowed = ", ".join(keywords)
-    raise RuleError(f"format must be {allowed} or a %-pattern, got {_show(fmt)}{hint}")
+    raise RuleError(f"format must be {allowed} or a %-pattern, got {show(fmt)}{hint}")
 
 
 def _check_strptime(fmt: str) -> None:
@@ -717,10 +711,7 @@ def _phone_e164(region: str | None = None) -> TransformFn:
     reject real customers.
     """
     if region is not None:
-        if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            hint = did_you_mean(region, phonenumbers.SUPPORTED_REGIONS) if isinstance(region, str) else ""
-            raise RuleError(f"unknown phone region {_show(region)}{hint}")
-        region = region.upper()
+        region = _phone_region(region)
 
     def run(value: Any) -> str | None:
         if _is_int(value) and -_INT_LIMIT < value < _INT_LIMIT:
@@ -746,6 +737,14 @@ def _phone_e164(region: str | None = None) -> TransformFn:
     return run
 
 
+def _phone_region(region: Any) -> str:
+    regions = phonenumbers.SUPPORTED_REGIONS
+    if isinstance(region, str) and region.upper() in regions:
+        return region.upper()
+    hint = did_you_mean(region, regions) if isinstance(region, str) else ""
+    raise RuleError(f"unknown phone region {show(region)}{hint}")
+
+
 _MAX_EMAIL = 254  # RFC 5321 path limit
 
 
@@ -765,12 +764,12 @@ def _email() -> TransformFn:
         local, at, domain = text.partition("@")
         labels = domain.split(".")
         if (
-            not at
+            len(text) > _MAX_EMAIL
+            or not at
             or not local
             or "@" in domain
             or len(labels) < 2
             or not all(labels)
-            or len(text) > _MAX_EMAIL
             or any(c.isspace() for c in text)
         ):
             _fail(value, "is not an e-mail address")
@@ -784,7 +783,7 @@ def _email() -> TransformFn:
 _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
 _USCC_VALUE = {c: i for i, c in enumerate(_USCC_CHARSET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-_TAX_ID_NOISE = re.compile(r"[\s\-‐‑‒–—−]+")  # spaces and the dashes people type
+_TAX_ID_NOISE = re.compile(r"[\s\-\u2010-\u2015\u2212]+")  # spaces and every dash people type
 
 
 def _uscc_check_char(body: str) -> str:
@@ -812,7 +811,8 @@ def _tax_id(country: str | None = None) -> TransformFn:
     """
     if country is not None:
         if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2}", country):
-            raise RuleError(f"country must be a two-letter ISO code such as 'CN', got {_show(country)}")
+            got = show(country)
+            raise RuleError(f"country must be a two-letter ISO code such as 'CN', got {got}")
         country = country.upper()
     validate = country == "CN"
 
@@ -840,7 +840,7 @@ _LIST_SEPARATORS = re.compile("[,，、]")  # Chinese text separates lists with 
 def _split(sep: str = ",") -> TransformFn:
     """Multi-value text fields (tags, CC lists) to the lists canonical entities hold."""
     if not isinstance(sep, str) or not sep:
-        raise RuleError(f"sep must be non-empty text, got {_show(sep)}")
+        raise RuleError(f"sep must be non-empty text, got {show(sep)}")
     cut: Callable[[str], list[str]] = (
         _LIST_SEPARATORS.split if sep == "," else lambda text: text.split(sep)
     )
@@ -857,13 +857,13 @@ def _split(sep: str = ",") -> TransformFn:
 def _join(sep: str = ",") -> TransformFn:
     """Items use the `string` forms, so a boolean joins as `true`, never Python's `True`."""
     if not isinstance(sep, str):
-        raise RuleError(f"sep must be text, got {_show(sep)}")
+        raise RuleError(f"sep must be text, got {show(sep)}")
     text_of = _string()
 
     def run(value: Any) -> str:
         if not isinstance(value, (list, tuple)):
             raise _not_list(value)
-        return sep.join(text_of(item) for item in value if item is not None and item != "")
+        return sep.join(text_of(item) for item in value if not _is_blank(item))
 
     return run
 
@@ -898,7 +898,7 @@ def _first() -> TransformFn:
 def _wrap_each(prefix: list[Any]) -> TransformFn:
     """Builds command tuples such as Odoo's `[0, 0, {...}]` (create a child record)."""
     if not isinstance(prefix, (list, tuple)):
-        raise RuleError(f"prefix must be a list, got {_show(prefix)}")
+        raise RuleError(f"prefix must be a list, got {show(prefix)}")
     head = list(prefix)
 
     def run(value: Any) -> list[list[Any]]:
@@ -913,7 +913,7 @@ def _wrap_each(prefix: list[Any]) -> TransformFn:
 def _unwrap_each(index: int = -1) -> TransformFn:
     """Reads pairs such as Odoo's many2one `[7, "Acme"]`: index 0 is the id, -1 the name."""
     if not _is_int(index):
-        raise RuleError(f"index must be a whole number, got {_show(index)}")
+        raise RuleError(f"index must be a whole number, got {show(index)}")
 
     def run(value: Any) -> list[Any]:
         if not isinstance(value, (list, tuple)):
@@ -921,9 +921,9 @@ def _unwrap_each(index: int = -1) -> TransformFn:
         result = []
         for item in value:
             if not isinstance(item, (list, tuple)):
-                _fail(value, f"is not a list of lists (item {_show(item)})")
+                _fail(value, f"is not a list of lists (item {show(item)})")
             if not -len(item) <= index < len(item):
-                _fail(value, f"has an item without a position {index}: {_show(item)}")
+                _fail(value, f"has an item without a position {index}: {show(item)}")
             result.append(item[index])
         return result
 

@@ -74,7 +74,7 @@ def test_schedules_and_conflict_policy_are_typed() -> None:
     assert crm_to_erp.schedule.interval.total_seconds() == 300
     assert flows["customers-erp-to-crm"].schedule.cron == "*/10 * * * *"  # type: ignore[union-attr]
     assert crm_to_erp.conflict.owners == {"credit_limit": "erp", "payment_terms": "erp"}
-    assert crm_to_erp.conflict.priority == ("crm", "erp")
+    assert crm_to_erp.conflict.priority == ("erp", "crm")  # from the systems' priority: erp 20, crm 10
     assert crm_to_erp.match == ("tax_id", "contacts.email")
 
 

@@ -1,9 +1,4 @@
-"""The `synchub` command.
-
-Exit codes are part of the interface, because scripts and CI call these commands:
-0 everything went through, 1 some records or files had problems (all of them are reported),
-2 the command could not run at all (bad usage, unreadable config or mapping).
-"""
+"""`synchub check` and `synchub map`: the commands for the files an admin writes."""
 
 from __future__ import annotations
 
@@ -16,43 +11,26 @@ from typing import IO, Any
 
 import click
 
-from hub import __version__, canonical
+from hub import canonical
+from hub.cli.common import EXIT_PROBLEMS, EXIT_UNUSABLE, config_argument, default_config, main, print_problems
 from hub.config import HubConfig, load_config
 from hub.errors import FieldError, InvalidInput
 from hub.mapping import Mapping, load_mapping
 
-DEFAULT_CONFIG = "config/demo.yaml"
-CONFIG_ENV = "SYNCHUB_CONFIG"
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
-
-
-def _default_config() -> str:
-    return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="synchub")
-def main() -> None:
-    """synchub keeps your CRM, ERP and OA products consistent."""
-
 
 @main.command()
-@click.argument("config", required=False)
+@config_argument
 def check(config: str | None) -> None:
     """Validate a hub config and every mapping its flows use.
 
     CONFIG defaults to $SYNCHUB_CONFIG, else config/demo.yaml. Every problem is listed as
     file:line:col: message; the exit code is 1 if there is any.
     """
-    path = config or _default_config()
+    path = config or default_config()
     try:
         hub = load_config(path)
     except InvalidInput as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        count = len(exc.problems)
-        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''} found", err=True)
+        print_problems(path, exc)
         sys.exit(EXIT_PROBLEMS)
     _print_summary(hub)
 
@@ -85,8 +63,7 @@ def map_records(mapping: str, direction: str, input_file: str, output_file: str)
     try:
         compiled = load_mapping(mapping)
     except InvalidInput as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
+        print_problems(None, exc)
         sys.exit(EXIT_UNUSABLE)
     name = "<stdin>" if input_file == "-" else input_file
     try:
@@ -159,6 +136,3 @@ def _report(name: str, line_no: int, ident: Any, errors: list[FieldError]) -> No
     for error in errors:
         click.echo(f"{name}:{line_no}:{label} {error}", err=True)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,171 @@
+"""The contract every connector follows, and the only connector module the engine imports.
+
+A connector speaks one vendor's wire protocol and nothing else: it pulls pages of vendor
+records, gets records by id, pushes write operations and parses webhooks. It holds no sync
+logic (no hashing, no matching, no retries across calls): that is the engine's job, which
+is why the engine can treat every vendor alike.
+
+Errors are typed so that the engine decides by class: `RateLimited` and `Unavailable` are
+retried (honouring `retry_after`), `AuthExpired` gets one token refresh and a retry, and
+`Rejected` goes to the dead-letter queue at once with the vendor's message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from hub.errors import SynchubError
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class ConnectorError(SynchubError):
+    """A vendor call failed. Messages carry the vendor's words, never credentials."""
+
+    retryable = False
+
+
+class RateLimited(ConnectorError):
+    """The vendor asked us to slow down; `retry_after` is its hint in seconds, if it gave one."""
+
+    retryable = True
+
+    def __init__(self, message: str = "rate limited", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(ConnectorError):
+    """The vendor could not be reached or failed on its side (5xx, timeout, dropped connection)."""
+
+    retryable = True
+
+    def __init__(self, message: str = "unavailable", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthExpired(ConnectorError):
+    """The token is no longer accepted; the connector refreshes it once and the call is retried."""
+
+    retryable = True
+
+
+class Rejected(ConnectorError):
+    """The vendor refused this record (validation, duplicate, permission): retrying won't help."""
+
+    def __init__(self, reason: str, vendor_code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.vendor_code = vendor_code
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records changed since a cursor, and the cursor to resume from after them.
+
+    A cursor is opaque to the engine: it stores it once the page is committed and hands it
+    back to `pull`. `None` as the page cursor means "no progress to record".
+    """
+
+    records: list[dict[str, Any]]
+    cursor: str | None
+
+
+class OpKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    UPSERT = "upsert"
+
+
+@dataclass(frozen=True)
+class WriteOp:
+    """One write. `key` is the idempotency key (the canonical id, also inside `payload` when
+    the mapping declares a key field); `external_id` is the vendor id for updates."""
+
+    kind: OpKind
+    payload: dict[str, Any]
+    key: str
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of one `WriteOp`, in the order of the ops given to `push`."""
+
+    ok: bool
+    external_id: str | None = None
+    created: bool = False
+    error: ConnectorError | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One change a vendor told us about: enough to fetch the record and sync it."""
+
+    event_id: str
+    object: str
+    external_id: str
+    kind: str = "changed"
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A webhook call as received, before any parsing: connectors verify the raw bytes."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What to answer the vendor, and the events to store before answering."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain"
+    events: list[WebhookEvent] = field(default_factory=list)
+
+
+# --- the contract --------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What the engine calls. `settings` is the system's config (`hub.config.System`)."""
+
+    name: str
+
+    def pull(self, obj: str, since: str | None) -> Iterator[Page]:
+        """Stream pages of records of `obj` changed after cursor `since` (all when None)."""
+        ...
+
+    def get(self, obj: str, ids: list[str]) -> list[dict[str, Any]]:
+        """The current records with these vendor ids; missing ones are left out."""
+        ...
+
+    def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
+        """Apply the ops, batching as the vendor allows; exactly one result per op, in order.
+
+        A failure of one record is a `WriteResult` with its error; a failure of the whole
+        call (rate limit, outage) raises instead, so that the engine retries the batch.
+        """
+        ...
+
+    def webhook(self, request: WebhookRequest) -> WebhookReply:
+        """Verify (raising nothing: a bad signature is a 401 reply) and parse a vendor callback."""
+        ...
+
+    def close(self) -> None:
+        """Release sessions and pools."""
+        ...

@@ -1,0 +1,81 @@
+"""What every `synchub` command shares: the group, exit codes, loading config and store.
+
+Exit codes are part of the interface, because scripts and CI call these commands:
+0 everything went through, 1 some records or files had problems (all of them are reported),
+2 the command could not run at all (bad usage, unreadable config or mapping, no store).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from hub import __version__
+from hub.config import HubConfig, load_config, reveal
+from hub.errors import InvalidInput, SynchubError
+
+DEFAULT_CONFIG = "config/demo.yaml"
+CONFIG_ENV = "SYNCHUB_CONFIG"
+EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="synchub")
+def main() -> None:
+    """synchub keeps your CRM, ERP and OA products consistent."""
+
+
+def default_config() -> str:
+    return os.environ.get(CONFIG_ENV, DEFAULT_CONFIG)
+
+
+def config_argument(fn: F) -> F:
+    """CONFIG as an optional argument: $SYNCHUB_CONFIG, else config/demo.yaml."""
+    return click.argument("config", required=False)(fn)
+
+
+def config_option(fn: F) -> F:
+    """--config for commands whose arguments are something else (a flow, job ids)."""
+    return click.option("--config", "-c", "config", default=None, metavar="FILE",
+                        help="Hub config (default: $SYNCHUB_CONFIG, else config/demo.yaml).")(fn)
+
+
+def print_problems(path: str | None, exc: InvalidInput) -> None:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    if path is not None:
+        count = len(exc.problems)
+        click.echo(f"{path}: {count} problem{'s' if count != 1 else ''} found", err=True)
+
+
+def load_or_exit(config: str | None) -> HubConfig:
+    """The config, or every problem in it on stderr and exit code 2."""
+    path = config or default_config()
+    try:
+        return load_config(path)
+    except InvalidInput as exc:
+        print_problems(path, exc)
+        sys.exit(EXIT_UNUSABLE)
+
+
+def store_url(hub: HubConfig) -> str:
+    return str(reveal(hub.store_url))
+
+
+def fail(message: str, code: int = EXIT_UNUSABLE) -> None:
+    click.echo(f"synchub: {message}", err=True)
+    sys.exit(code)
+
+
+def guarded(fn: Callable[[], Any]) -> Any:
+    """Run a command body; our own errors become one line on stderr and exit 2, not a traceback."""
+    try:
+        return fn()
+    except SynchubError as exc:
+        fail(str(exc))

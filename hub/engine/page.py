@@ -1,0 +1,406 @@
+"""One page of source records through map -> identity -> merge -> plan -> push -> record.
+
+The work is split in three phases so that no store transaction stays open while a vendor is
+called: `read` (one transaction: links, golden records, match keys), `push` (vendor calls
+only), `write` (one transaction: golden records, links and hashes, jobs, counts, and, by the
+caller, the cursor). A crash between `push` and `write` leaves the cursor where it was: the
+page is pulled again and the writes, keyed by the canonical id, update instead of creating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from connectors.base import ConnectorError, OpKind, Rejected, WriteOp, WriteResult
+from hub.config import Endpoint, Flow
+from hub.engine import retry
+from hub.engine.hashing import record_hash
+from hub.engine.identity import MatchKeys, Resolution, decide, new_canonical_id
+from hub.engine.merge import Decision, flatten, merge
+from hub.engine.report import Counts, PlannedWrite
+from hub.errors import FieldError
+from hub.store import AuditEntry, Golden, Link, NewJob, Tx
+
+log = structlog.get_logger()
+
+RECORD_JOB = "record"
+
+
+@dataclass
+class Write:
+    """A planned write of one canonical record to one target."""
+
+    target: Endpoint
+    op: WriteOp
+    hash: str
+    link: Link | None
+
+
+@dataclass
+class Item:
+    """One source record on its way through the page."""
+
+    raw: dict[str, Any]
+    external_id: str
+    seen: str
+    link: Link | None = None
+    canonical: dict[str, Any] | None = None
+    canonical_id: str | None = None
+    how: str = ""
+    outcome: str = ""  # set once the record needs no further work: unchanged, echo, dead, waiting
+    reason: str = ""
+    golden: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+    version: int = 0
+    golden_changed: bool = False
+    decisions: list[Decision] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    done_targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # system -> (external id, hash)
+    parked: list[str] = field(default_factory=list)
+    setbacks: int = 0  # targets that dead-lettered or parked this record
+
+    @property
+    def live(self) -> bool:
+        return not self.outcome
+
+
+@dataclass
+class PageContext:
+    """What a page needs besides its records: the flow, connectors, policies and the clock."""
+
+    flow: Flow
+    connector_for: Callable[[str], Any]
+    retry_policy: retry.RetryPolicy
+    run_id: int | None
+    force: bool = False  # reprocess records even if unchanged since last seen (replays, record jobs)
+    dry_run: bool = False
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    on_retry: Callable[[str, BaseException], None] | None = None
+
+
+class PageWork:
+    """Carries one page through the three phases; `counts` and `planned` hold the outcome."""
+
+    def __init__(self, ctx: PageContext, records: list[dict[str, Any]]) -> None:
+        self.ctx = ctx
+        self.flow = ctx.flow
+        self.source = ctx.flow.source
+        self.counts = Counts(pulled=len(records))
+        self.planned: list[PlannedWrite] = []
+        self.items: list[Item] = []
+        self.new_match_keys: list[tuple[str, str, str]] = []
+        self.jobs: list[NewJob] = []
+        self.audit: list[AuditEntry] = []
+        self.log = log.bind(flow=self.flow.name, run_id=ctx.run_id, system=self.source.system)
+        self._ingest(records)
+
+    # --- phase 1: read ---------------------------------------------------------------------
+
+    def _ingest(self, records: list[dict[str, Any]]) -> None:
+        mapping = self.source.mapping
+        seen_ids: set[str] = set()
+        for raw in records:
+            external = mapping.external_id(raw)
+            if external is None or external == "":
+                self.counts.dead += 1
+                self._dead_job(None, raw, f"record has no id at '{mapping.id_path}'")
+                continue
+            external = str(external)
+            if external in seen_ids:  # a page can repeat a record; the later copy wins
+                self.items = [i for i in self.items if i.external_id != external]
+                self.counts.pulled -= 1
+            seen_ids.add(external)
+            self.items.append(Item(raw, external, record_hash(raw, mapping.fingerprint)))
+
+    def read(self, tx: Tx) -> None:
+        links = tx.links_by_external(self.source.system, self.source.object, [i.external_id for i in self.items])
+        for item in self.items:
+            item.link = links.get(item.external_id)
+            if item.link is not None and item.link.seen_hash == item.seen and not self.ctx.force:
+                item.outcome = "unchanged"
+                self.counts.unchanged += 1
+        self._map_inbound(tx)
+        self._resolve(tx)
+        self._skip_echoes()
+        self._merge(tx)
+        self._plan(tx)
+
+    def _map_inbound(self, tx: Tx) -> None:
+        resolver = LinkResolver(tx, self.source.system, inbound=True)
+        for item in self._live():
+            result = self.source.mapping.to_canonical(item.raw, resolver)
+            if result.errors:
+                self._fail(item, result.errors)
+            else:
+                item.canonical = result.value
+
+    def _resolve(self, tx: Tx) -> None:
+        pending: list[Item] = []
+        for item in self._live():
+            if item.link is not None:
+                item.canonical_id, item.how = item.link.canonical_id, "link"
+            else:
+                pending.append(item)
+        if not pending:
+            return
+        keyed = [(i, self.source.mapping.hub_key(i.raw)) for i in pending]
+        claimed = tx.golden_get([str(k) for _, k in keyed if k])
+        matcher = MatchKeys.of(self.flow.match)
+        wanted: dict[str, set[str]] = {}
+        for item in pending:
+            for key, value in matcher.values(item.canonical or {}):
+                wanted.setdefault(key, set()).add(value)
+        known = {key: tx.match_lookup(self.flow.entity, key, sorted(values)) for key, values in wanted.items()}
+        fresh: dict[tuple[str, str], str] = {}  # match keys of records new in this very page
+        for item, hub_key in keyed:
+            self._identify(item, hub_key, claimed, matcher, known, fresh)
+
+    def _identify(self, item: Item, hub_key: Any, claimed: dict[str, Golden], matcher: MatchKeys,
+                  known: dict[str, dict[str, list[str]]], fresh: dict[tuple[str, str], str]) -> None:
+        if hub_key and str(hub_key) in claimed:
+            item.canonical_id, item.how = str(hub_key), "hub_key"
+            return
+        values = matcher.values(item.canonical or {})
+        hits = [(k, v, known.get(k, {}).get(v, []) + ([fresh[(k, v)]] if (k, v) in fresh else [])) for k, v in values]
+        resolution = decide(hits) or Resolution(new_canonical_id(), "new")
+        if resolution.canonical_id is None:
+            self.counts.dead += 1
+            self._dead_job(item, item.raw, f"ambiguous match, nothing linked: {resolution.detail}")
+            item.outcome = "dead"
+            return
+        item.canonical_id, item.how = resolution.canonical_id, resolution.how
+        for key, value in values:
+            fresh.setdefault((key, value), resolution.canonical_id)
+            self.new_match_keys.append((key, value, resolution.canonical_id))
+
+    def _skip_echoes(self) -> None:
+        """A record carrying exactly what we last wrote to its system is our own write coming back."""
+        mapping = self.source.mapping
+        if mapping.outbound is None:
+            return
+        for item in self._live():
+            if item.link is None or not item.link.written_hash or item.canonical is None:
+                continue
+            back = mapping.to_vendor({**item.canonical, "id": item.canonical_id})
+            if not back.errors and record_hash(back.value) == item.link.written_hash:
+                item.outcome = "echo"
+                self.counts.skipped_echo += 1
+
+    def _merge(self, tx: Tx) -> None:
+        live = [i for i in self._live() if i.canonical_id]
+        goldens = tx.golden_get([i.canonical_id for i in live if i.canonical_id])
+        for item in live:
+            before = goldens.get(item.canonical_id or "")
+            data, meta, decisions = merge(before.data if before else None, before.meta if before else None,
+                                          item.canonical or {}, self.source.system, self.flow.conflict)
+            item.golden, item.meta, item.decisions = data, meta, decisions
+            item.version = before.version if before else 0
+            item.golden_changed = before is None or data != before.data or meta != before.meta
+            for decision in decisions:
+                self.log.info("conflict decided", canonical_id=item.canonical_id, **decision.as_dict())
+
+    def _plan(self, tx: Tx) -> None:
+        live = [i for i in self._live() if i.golden is not None]
+        for target in self.flow.targets:
+            links = tx.links_by_canonical(target.system, target.object, [i.canonical_id for i in live if i.canonical_id])
+            resolver = LinkResolver(tx, target.system, inbound=False)
+            for item in live:
+                self._plan_one(item, target, links.get(item.canonical_id or ""), resolver)
+
+    def _plan_one(self, item: Item, target: Endpoint, link: Link | None, resolver: LinkResolver) -> None:
+        record = {**(item.golden or {}), "id": item.canonical_id}
+        result = target.mapping.to_vendor(record, resolver)
+        if any(e.code == "unresolved_ref" for e in result.errors):
+            item.parked.append(f"{target.system}: {'; '.join(str(e) for e in result.errors)}")
+            return
+        if result.errors:
+            self._target_dead(item, target, "; ".join(str(e) for e in result.errors))
+            return
+        digest = record_hash(result.value)
+        if link is not None and link.written_hash == digest:
+            return
+        if link is not None:
+            op = WriteOp(OpKind.UPDATE, result.value, item.canonical_id or "", link.external_id)
+        elif target.mapping.key_path:
+            op = WriteOp(OpKind.UPSERT, result.value, item.canonical_id or "")
+        else:
+            op = WriteOp(OpKind.CREATE, result.value, item.canonical_id or "")
+        item.writes.append(Write(target, op, digest, link))
+
+    # --- phase 2: push ---------------------------------------------------------------------
+
+    def push(self) -> None:
+        """Send the planned writes, one batch per target; results are attached to the items."""
+        for target in self.flow.targets:
+            batch = [(item, w) for item in self._live() for w in item.writes if w.target is target]
+            if not batch:
+                continue
+            if self.ctx.dry_run:
+                self._plan_only(target, batch)
+                continue
+            self._push_target(target, batch)
+
+    def _push_target(self, target: Endpoint, batch: list[tuple[Item, Write]]) -> None:
+        connector = self.ctx.connector_for(target.system)
+        ops = [w.op for _, w in batch]
+        on_retry = (lambda exc: self.ctx.on_retry(target.system, exc)) if self.ctx.on_retry else None
+        try:
+            results = retry.call(lambda: connector.push(target.object, ops), self.ctx.retry_policy,
+                                 f"{target.system}.push", on_retry)
+        except Rejected as exc:
+            results = [WriteResult(False, error=exc) for _ in ops]
+        except ConnectorError as exc:
+            self.log.warning("target unavailable, records parked for retry", target=target.system, error=str(exc)[:300])
+            for item, _ in batch:
+                item.parked.append(f"{target.system}: {type(exc).__name__}: {exc}")
+            return
+        if len(results) != len(ops):
+            raise ConnectorError(f"{target.system} connector returned {len(results)} results for {len(ops)} writes")
+        for (item, write), outcome in zip(batch, results):
+            self._record_result(item, write, outcome)
+
+    def _record_result(self, item: Item, write: Write, outcome: WriteResult) -> None:
+        target = write.target
+        if outcome.ok and outcome.external_id:
+            item.done_targets[target.system] = (str(outcome.external_id), write.hash)
+            created = write.link is None and (outcome.created or write.op.kind == OpKind.CREATE)
+            if created:
+                self.counts.created += 1
+            else:
+                self.counts.updated += 1
+        elif isinstance(outcome.error, Rejected) or (outcome.error is not None and not outcome.error.retryable):
+            self._target_dead(item, target, f"rejected by {target.system}: {outcome.error}")
+        else:
+            item.parked.append(f"{target.system}: {outcome.error or 'no id returned'}")
+
+    def _plan_only(self, target: Endpoint, batch: list[tuple[Item, Write]]) -> None:
+        current = self._current_target_records(target, [w.link.external_id for _, w in batch if w.link])
+        for item, write in batch:
+            before = current.get(write.link.external_id, {}) if write.link else {}
+            diff = _diff(before, write.op.payload)
+            self.planned.append(PlannedWrite(target.system, write.op.kind.value, item.canonical_id or "",
+                                             write.link.external_id if write.link else None, diff))
+            if write.link is None:
+                self.counts.created += 1
+            else:
+                self.counts.updated += 1
+
+    def _current_target_records(self, target: Endpoint, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        connector = self.ctx.connector_for(target.system)
+        records = retry.call(lambda: connector.get(target.object, ids), self.ctx.retry_policy, f"{target.system}.get")
+        return {str(target.mapping.external_id(r)): r for r in records}
+
+    # --- phase 3: write --------------------------------------------------------------------
+
+    def write(self, tx: Tx) -> None:
+        """Record everything the page did, in the caller's transaction (with the cursor)."""
+        goldens, links = [], []
+        for item in self.items:
+            if item.canonical_id and item.golden is not None and item.golden_changed:
+                goldens.append(Golden(item.canonical_id, self.flow.entity, item.golden, item.meta or {},
+                                      record_hash(item.golden), item.version))
+            if item.canonical_id and item.outcome not in ("dead", "unchanged"):
+                links.append(Link(self.flow.entity, item.canonical_id, self.source.system, self.source.object,
+                                  item.external_id, item.seen, item.link.written_hash if item.link else None))
+            for system, (external_id, digest) in item.done_targets.items():
+                target = next(t for t in self.flow.targets if t.system == system)
+                links.append(Link(self.flow.entity, item.canonical_id or "", system, target.object, external_id,
+                                  None, digest))
+            if item.parked and item.live:
+                self._park(item)
+            for decision in item.decisions:
+                self.audit.append(AuditEntry("engine", "conflict", f"{self.flow.entity}/{item.canonical_id}",
+                                             {**decision.as_dict(), "flow": self.flow.name}, self.ctx.run_id))
+        self.counts.unchanged += sum(1 for i in self.items if i.live and i.canonical_id and not i.writes and not i.setbacks)
+        tx.golden_put(goldens)
+        tx.upsert_links(links)
+        tx.match_put(self.flow.entity, self.new_match_keys)
+        if self.jobs:
+            tx.enqueue(self.jobs)
+        if self.audit:
+            tx.audit(self.audit)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _live(self) -> list[Item]:
+        return [i for i in self.items if i.live]
+
+    def _fail(self, item: Item, errors: list[FieldError]) -> None:
+        if all(e.code == "unresolved_ref" for e in errors):
+            item.parked.append("; ".join(str(e) for e in errors))
+            item.outcome = "waiting"
+            self._park(item)
+            return
+        item.outcome = "dead"
+        self.counts.dead += 1
+        self._dead_job(item, item.raw, "; ".join(str(e) for e in errors), [e.as_dict() for e in errors])
+
+    def _target_dead(self, item: Item, target: Endpoint, reason: str) -> None:
+        item.setbacks += 1
+        self.counts.dead += 1
+        self._dead_job(item, item.raw, reason, target=target.system)
+
+    def _park(self, item: Item) -> None:
+        """Queue the record for a later attempt (a missing reference, a vendor that stayed down)."""
+        reason = "; ".join(item.parked)
+        item.setbacks += 1
+        if item.outcome == "waiting" or any("has no id on this side yet" in p for p in item.parked):
+            self.counts.waiting += 1
+        else:
+            self.counts.failed += 1
+        delay = timedelta(seconds=30)
+        self.jobs.append(NewJob(
+            kind=RECORD_JOB, flow=self.flow.name,
+            payload={"flow": self.flow.name, "object": self.source.object, "external_id": item.external_id},
+            max_attempts=self.flow.attempts, not_before=self.ctx.now() + delay,
+            dedupe_key=f"{RECORD_JOB}:{self.flow.name}:{item.external_id}", last_error=reason,
+        ))
+        item.parked = []
+
+    def _dead_job(self, item: Item | None, raw: dict[str, Any], reason: str,
+                  errors: list[dict[str, str]] | None = None, target: str | None = None) -> None:
+        external_id = item.external_id if item else None
+        self.log.warning("record dead-lettered", external_id=external_id, canonical_id=item.canonical_id if item else None,
+                         target=target, reason=reason[:500])
+        self.jobs.append(NewJob(
+            kind=RECORD_JOB, flow=self.flow.name, status="dead",
+            payload={"flow": self.flow.name, "object": self.source.object, "external_id": external_id,
+                     "target": target, "errors": errors or [], "record": raw},
+            max_attempts=self.flow.attempts, last_error=reason,
+            dedupe_key=f"dead:{self.flow.name}:{external_id}:{target or ''}" if external_id else None,
+        ))
+
+
+class LinkResolver:
+    """Resolves `ref` rules through the links table, caching per page."""
+
+    def __init__(self, tx: Tx, system: str, inbound: bool) -> None:
+        self.tx = tx
+        self.system = system
+        self.inbound = inbound
+        self.cache: dict[tuple[str, str], str | None] = {}
+
+    def resolve(self, entity: str, value: Any) -> Any | None:
+        key = (entity, str(value))
+        if key not in self.cache:
+            if self.inbound:
+                found = self.tx.links_for_entity_external(self.system, entity, [str(value)])
+                link = found.get(str(value))
+                self.cache[key] = link.canonical_id if link else None
+            else:
+                found = self.tx.links_for_entity(self.system, entity, [str(value)])
+                link = found.get(str(value))
+                self.cache[key] = link.external_id if link else None
+        return self.cache[key]
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    old, new = flatten(before), flatten(after)
+    return {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}

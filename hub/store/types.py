@@ -1,0 +1,57 @@
+"""Column types of the store's schema.
+
+Migrations deliberately do not import these (a migration is frozen in time and spells its
+types out); a test compares the migrated database with `schema.py` so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+#: JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+Json: TypeEngine[Any] = JSON().with_variant(JSONB(), "postgresql")
+
+#: Surrogate keys: 64-bit on PostgreSQL; on SQLite only `INTEGER PRIMARY KEY` is the rowid
+#: alias that autoincrements, so BIGINT there would silently give NULL ids.
+BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The store's clock: always UTC-aware, so every timestamp compares with every other."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A `timestamp with time zone` that is UTC-aware in Python on every backend.
+
+    SQLite has no time zones: SQLAlchemy writes the wall-clock digits and reads back a naive
+    datetime. Converting to UTC before writing keeps stored strings in one zone (so SQL
+    comparisons like `next_attempt_at <= :now` stay correct as text comparisons), and
+    tagging naive results with UTC on the way out gives callers the same aware values that
+    PostgreSQL returns. Naive input is refused: a naive datetime is a bug that would
+    otherwise be stored as if it were UTC, silently shifting by the host's offset.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime given to the store: {value!r} (use UTC-aware datetimes)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

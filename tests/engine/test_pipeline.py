@@ -1,0 +1,205 @@
+"""The sync pipeline end to end between two fake systems: what lands where, and what does not."""
+
+from __future__ import annotations
+
+from harness import Hub, contact
+
+
+def partners(hub: Hub) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {r["hub_id"]: r for r in hub.erp.records("partner")}
+
+
+def test_first_run_creates_every_record_in_the_target(hub: Hub) -> None:
+    hub.crm.insert("contact", [contact(i) for i in range(120)])
+    report = hub.sync("customers-crm-to-erp")
+    assert report.status == "ok"
+    assert (report.counts.pulled, report.counts.created, report.counts.updated) == (120, 120, 0)
+    created = hub.erp.records("partner")
+    assert len(created) == 120
+    assert len({r["hub_id"] for r in created}) == 120
+    first = next(r for r in created if r["vat"] == "91310000000000000007")
+    assert first["display_name"] == "客户 00007 有限公司"
+    assert first["credit_limit"] == 1007.0
+
+
+def test_second_run_pulls_nothing_and_full_rerun_writes_nothing(hub: Hub) -> None:
+    hub.crm.insert("contact", [contact(i) for i in range(60)])
+    hub.sync("customers-crm-to-erp")
+    writes_before = hub.erp.modstamp()
+    again = hub.sync("customers-crm-to-erp")
+    assert again.counts.pulled == 0
+    full = hub.sync("customers-crm-to-erp", full=True)
+    assert (full.counts.pulled, full.counts.unchanged, full.counts.created, full.counts.updated) == (60, 60, 0, 0)
+    assert hub.erp.modstamp() == writes_before
+
+
+def test_a_change_in_the_source_updates_only_that_record(hub: Hub) -> None:
+    made = hub.crm.insert("contact", [contact(i) for i in range(10)])
+    hub.sync("customers-crm-to-erp")
+    hub.crm.update("contact", made[3]["id"], {"email": "new@example.cn", "updated": "2026-02-01T00:00:00Z"})
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.pulled, report.counts.updated, report.counts.created) == (1, 1, 0)
+    assert [p["mail"] for p in hub.erp.records("partner") if p["vat"] == "91310000000000000003"] == ["new@example.cn"]
+
+
+def test_two_way_flows_do_not_ping_pong(hub: Hub) -> None:
+    hub.crm.insert("contact", [contact(i) for i in range(30)])
+    hub.sync("customers-crm-to-erp")
+    back = hub.sync("customers-erp-to-crm")
+    assert back.counts.skipped_echo == 30
+    assert (back.counts.created, back.counts.updated) == (0, 0)
+    assert hub.crm.count("contact") == 30
+    again = hub.sync("customers-crm-to-erp")
+    assert again.counts.pulled == 0
+
+
+def test_owner_fields_win_and_the_decision_is_audited(hub: Hub) -> None:
+    made = hub.crm.insert("contact", [contact(1)])
+    hub.sync("customers-crm-to-erp")
+    partner = hub.erp.records("partner")[0]
+    hub.erp.update("partner", partner["id"], {"credit_limit": 50000.0, "write_date": "2026-03-01T00:00:00Z"})
+    hub.sync("customers-erp-to-crm")
+    assert hub.crm.records("contact")[0]["credit"] == 50000.0
+    hub.crm.update("contact", made[0]["id"], {"credit": 1.0, "email": "changed@example.cn",
+                                              "updated": "2026-04-01T00:00:00Z"})
+    report = hub.sync("customers-crm-to-erp")
+    assert report.counts.updated == 1
+    now = hub.erp.records("partner")[0]
+    assert now["credit_limit"] == 50000.0  # the ERP owns credit limits
+    assert now["mail"] == "changed@example.cn"  # the newest e-mail wins
+    with hub.store.transaction() as tx:
+        decisions = [a.detail for a in tx.audit_recent(50) if a.action == "conflict"]
+    assert {"field": "credit_limit", "kept_from": "erp", "rejected_from": "crm", "rule": "owner",
+            "flow": "customers-crm-to-erp"} in decisions
+
+
+def test_records_known_on_both_sides_are_matched_not_duplicated(hub: Hub) -> None:
+    hub.erp.insert("partner", [{"display_name": "Existing GmbH", "vat": "DE123456789", "mail": "ap@existing.de",
+                                "write_date": "2026-01-01T00:00:00Z"}])
+    hub.sync("customers-erp-to-crm")
+    hub.crm.insert("contact", [{"name": "Existing GmbH (CRM)", "tax_id": "de 123 456 789", "updated": "2026-05-01T00:00:00Z"}])
+    created_in_crm = hub.crm.count("contact")
+    report = hub.sync("customers-crm-to-erp")
+    assert report.counts.created == 0
+    assert hub.erp.count("partner") == 1
+    assert hub.erp.records("partner")[0]["display_name"] == "Existing GmbH (CRM)"
+    assert created_in_crm == 2  # the erp->crm run had already created the CRM twin; matching linked the new one
+
+
+def test_an_ambiguous_match_links_nothing_and_is_reported(hub: Hub) -> None:
+    hub.erp.insert("partner", [{"display_name": "A", "mail": "shared@example.cn"},
+                               {"display_name": "B", "mail": "shared@example.cn"}])
+    hub.sync("customers-erp-to-crm")
+    hub.crm.insert("contact", [{"name": "Who?", "email": "shared@example.cn"}, contact(2)])
+    report = hub.sync("customers-crm-to-erp")
+    assert report.counts.dead == 1
+    assert report.counts.created == 1
+    dead = hub.jobs("dead")
+    assert len(dead) == 1 and "ambiguous match" in dead[0].last_error
+
+
+def test_a_bad_record_is_dead_lettered_and_the_rest_go_on(hub: Hub) -> None:
+    hub.crm.insert("contact", [contact(1), {"name": "   ", "email": "x@example.cn"}, contact(3, email="not-an-email")])
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.created, report.counts.dead, report.status) == (1, 2, "partial")
+    reasons = sorted(j.last_error for j in hub.jobs("dead"))
+    assert reasons[0].startswith("contacts.email: 'not-an-email'")
+    assert reasons[1] == "name: is required but empty (from name)"
+    again = hub.sync("customers-crm-to-erp", full=True)
+    assert len(hub.jobs("dead")) == 2 and again.counts.dead == 2  # counted again, stored once
+
+
+def test_a_vendor_rejection_is_dead_lettered_with_its_message(hub: Hub) -> None:
+    hub.faults("erp", reject_field="display_name", reject_pattern="INVALID")
+    hub.crm.insert("contact", [contact(1), contact(2, name="INVALID Co"), contact(3)])
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.created, report.counts.dead) == (2, 1)
+    [dead] = hub.jobs("dead")
+    assert dead.last_error.startswith("rejected by erp:")
+    assert dead.payload["target"] == "erp"
+
+
+def test_rate_limits_and_outages_are_retried_in_call(hub: Hub) -> None:
+    hub.faults("erp", seed=7, rate_limit=0.3, unavailable=0.2)
+    hub.faults("crm", seed=8, rate_limit=0.2)
+    hub.crm.insert("contact", [contact(i) for i in range(200)])
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.created, report.counts.failed, report.counts.dead) == (200, 0, 0)
+    assert hub.erp.count("partner") == 200
+
+
+def test_a_long_outage_parks_records_and_the_worker_finishes_them(hub: Hub) -> None:
+    hub.faults("erp", seed=1, unavailable=1.0)
+    hub.crm.insert("contact", [contact(i) for i in range(25)])
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.failed, report.counts.created) == (25, 0)
+    assert len(hub.jobs("queued")) == 25
+    hub.faults("erp")
+    worker = hub.worker()
+    with hub.store.transaction() as tx:
+        tx.make_due_now()
+    while worker.run_once():
+        pass
+    assert hub.erp.count("partner") == 25
+    assert hub.jobs("queued") == []
+
+
+def test_an_order_waits_for_its_customer(hub: Hub) -> None:
+    [customer] = hub.crm.insert("contact", [contact(1)])
+    hub.crm.insert("deal", [{"number": "D-1", "contact_id": customer["id"], "amount": "99.5", "stage": "won",
+                             "items": [{"sku": "A", "qty": 2, "price": 49.75}]}])
+    first = hub.sync("orders-crm-to-erp")
+    assert first.counts.waiting == 1 and hub.erp.count("sale") == 0
+    hub.sync("customers-crm-to-erp")
+    with hub.store.transaction() as tx:
+        tx.make_due_now()
+    worker = hub.worker()
+    while worker.run_once():
+        pass
+    [sale] = hub.erp.records("sale")
+    partner = hub.erp.records("partner")[0]
+    assert sale["contact_id"] == partner["id"]
+    assert sale["items"] == [{"sku": "A", "qty": 2.0, "price": 49.75}]
+    assert sale["stage"] == "won"
+
+
+def test_dry_run_writes_nothing_and_shows_the_diff(hub: Hub) -> None:
+    made = hub.crm.insert("contact", [contact(i) for i in range(3)])
+    hub.sync("customers-crm-to-erp")
+    hub.crm.update("contact", made[0]["id"], {"name": "Renamed Ltd", "updated": "2026-06-01T00:00:00Z"})
+    hub.crm.insert("contact", [contact(9)])
+    stamp = hub.erp.modstamp()
+    report = hub.sync("customers-crm-to-erp", dry_run=True)
+    assert hub.erp.modstamp() == stamp
+    ops = sorted((p.op, p.external_id is None) for p in report.planned)
+    assert ops == [("update", False), ("upsert", True)]
+    update = next(p for p in report.planned if p.op == "update")
+    assert update.diff == {"display_name": ("客户 00000 有限公司", "Renamed Ltd")}
+    real = hub.sync("customers-crm-to-erp")
+    assert (real.counts.created, real.counts.updated) == (1, 1)
+
+
+def test_dead_letters_can_be_replayed_after_the_data_is_fixed(hub: Hub) -> None:
+    made = hub.crm.insert("contact", [contact(1, email="broken")])
+    hub.sync("customers-crm-to-erp")
+    [dead] = hub.jobs("dead")
+    hub.crm.update("contact", made[0]["id"], {"email": "fixed@example.cn"})
+    with hub.store.transaction() as tx:
+        assert tx.replay([dead.id]) == 1
+    worker = hub.worker()
+    while worker.run_once():
+        pass
+    assert hub.jobs("dead") == []
+    assert [p["mail"] for p in hub.erp.records("partner")] == ["fixed@example.cn"]
+
+
+def test_equal_timestamps_across_a_page_boundary_lose_nothing(hub: Hub) -> None:
+    made = hub.crm.insert("contact", [contact(i) for i in range(120)])
+    hub.sync("customers-crm-to-erp")
+    ids = [r["id"] for r in made[40:110]]
+    for rid in ids:
+        hub.crm.update("contact", rid, {"terms": "Net 60"})
+    hub.crm.touch_many("contact", ids, same_modstamp=True)
+    report = hub.sync("customers-crm-to-erp")
+    assert report.counts.pulled == 70
+    assert sum(1 for p in hub.erp.records("partner") if p["payment_terms"] == "Net 60") == 70
