@@ -237,7 +237,7 @@ def map_by_hand(record: dict[str, Any], resolver: Resolver = _PASS_THROUGH) -> t
                 lines.append(line)
             if line_errors:
                 errors.extend(line_errors)  # one bad line rejects the list, not just the line
-            else:
+            elif lines:
                 out["lines"] = lines
 
     # totals.*: decimal places 2
@@ -311,7 +311,9 @@ def map_by_hand(record: dict[str, Any], resolver: Resolver = _PASS_THROUGH) -> t
     if n is False or n == "":
         n = None
     if o is not None or n is not None:
-        out["notes"] = " ".join(f"{'' if o is None else _text(o)} {'' if n is None else _text(n)}".split())
+        notes = " ".join(f"{'' if o is None else _text(o)} {'' if n is None else _text(n)}".split())
+        if notes:
+            out["notes"] = notes
 
     # created_at, updated_at
     v = get("create_date")

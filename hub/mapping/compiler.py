@@ -107,6 +107,7 @@ class RuleCompiler:
 
     def __init__(self, doc: Document, null_values: list[Any], shape_problems: list[Problem] | None = None) -> None:
         self.doc = doc
+        self.vendor_nulls = list(null_values)
         self.vendor_nullify = make_nullify(null_values)
         self.canonical_nullify = make_nullify(CANONICAL_NULL_VALUES)
         self.shape_problems = shape_problems or []
@@ -174,6 +175,11 @@ class RuleCompiler:
         field = self._parse(text, path)
         if not scope.inbound:
             self._check_canonical(scope, field.names, "" if field.from_root else scope.prefix, path)
+        nulls = self.vendor_nulls if scope.inbound else CANONICAL_NULL_VALUES
+        if not field.from_root and len(field.parts) == 1 and isinstance(field.parts[0], str):
+            fast = _key_reader(field.parts[0], nulls)
+            if fast is not None:
+                return fast
         get = make_getter(field)
         nullify = self._nullify(scope)
         if field.from_root:
@@ -320,7 +326,8 @@ def _render(pieces: list[str | RuleFn]) -> RuleFn:
             if value is not None:
                 filled = True
                 out.append(_text(value))
-        return " ".join("".join(out).split()) if filled else None
+        text = " ".join("".join(out).split()) if filled else ""
+        return text or None  # placeholders holding only spaces are as empty as missing ones
 
     return render
 
@@ -349,7 +356,7 @@ def _each_items(read: RuleFn, inner: CompiledRules, where: Predicate | None, tar
             out.append(value)
         if errors:
             raise _Failed(errors)
-        return out
+        return out or None  # no items (or none kept by `where`) writes nothing, like any empty value
 
     return each
 
@@ -390,12 +397,29 @@ def _predicate(op: str, expected: Any, read: RuleFn, nullify: Callable[[Any], An
         return lambda r, ctx: _same(read(r, ctx), expected)
     if op == "not_equals":
         return lambda r, ctx: not _same(read(r, ctx), expected)
-    if op == "in":
-        return lambda r, ctx: any(_same(read(r, ctx), e) for e in expected)
-    if op == "not_in":
-        return lambda r, ctx: not any(_same(read(r, ctx), e) for e in expected)
+    if op in ("in", "not_in"):
+        member = _member(tuple(expected))
+        if op == "in":
+            return lambda r, ctx: member(read(r, ctx))
+        return lambda r, ctx: not member(read(r, ctx))
     wanted = bool(expected)
     return lambda r, ctx: (nullify(read(r, ctx)) is not None) == wanted
+
+
+def _member(options: tuple[Any, ...]) -> Callable[[Any], bool]:
+    """Membership with `_same`'s equality, reading the value once; plain `in` when no option is a bool."""
+    if any(isinstance(o, bool) for o in options):
+        return lambda value: any(_same(value, o) for o in options)
+
+    def member(value: Any) -> bool:
+        if value.__class__ is bool:
+            return False
+        try:
+            return value in options
+        except TypeError:
+            return False
+
+    return member
 
 
 def _same(value: Any, expected: Any) -> bool:
@@ -428,6 +452,8 @@ def _assemble(read: RuleFn, stages: list[Callable[[Any], Any]], when: Predicate 
             return None if value == "" or value == [] else value
 
         return single
+    if when is None and ref_entity is None and len(stages) <= 1:
+        return _compact(read, stages[0] if stages else None, default, has_default, required, target, source)
 
     def rule(record: Any, ctx: Context) -> Any:
         if when is not None and not when(record, ctx):
@@ -446,6 +472,51 @@ def _assemble(read: RuleFn, stages: list[Callable[[Any], Any]], when: Predicate 
         return value
 
     return rule
+
+
+def _compact(read: RuleFn, only: Callable[[Any], Any] | None, default: Any, has_default: bool, required: bool,
+             target: str, source: str) -> RuleFn:
+    """At most one transform plus `default` / `required`: the next most common rule shape."""
+    container = isinstance(default, (dict, list))
+
+    def compact(record: Any, ctx: Context) -> Any:
+        value = read(record, ctx)
+        if value is not None and only is not None:
+            value = only(value)
+            if value == "" or value == []:
+                value = None
+        if value is None:
+            if has_default:
+                value = copy.deepcopy(default) if container else default
+            if value is None and required:
+                raise _Failed([FieldError(target, "is required but empty", source, "required")])
+        return value
+
+    return compact
+
+
+def _key_reader(key: str, nulls: list[Any]) -> RuleFn | None:
+    """A reader of one top-level key with the null check inlined, for the usual null sets."""
+    plain = [v for v in nulls if v is not None]
+    if plain == [""]:
+        def read_text(record: Any, ctx: Context) -> Any:
+            try:
+                value = record[key]
+            except (KeyError, TypeError, IndexError):
+                return None
+            return None if value == "" else value
+
+        return read_text
+    if len(plain) == 2 and "" in plain and any(v is False for v in plain):
+        def read_odoo(record: Any, ctx: Context) -> Any:
+            try:
+                value = record[key]
+            except (KeyError, TypeError, IndexError):
+                return None
+            return None if value is False or value == "" else value
+
+        return read_odoo
+    return None
 
 
 def _run(stages: list[Callable[[Any], Any]], value: Any) -> Any:

@@ -73,11 +73,11 @@ class Mapping:
         return MapResult(*self.outbound.apply(record, Context(record, resolver)))
 
     def external_id(self, record: dict[str, Any]) -> Any:
-        """The vendor's own id of a vendor record (None if the mapping names no `id`)."""
+        """The vendor's own id of a vendor record (None if the mapping names no `id`, or it is empty)."""
         return self._id_getter(record) if self._id_getter else None
 
     def hub_key(self, record: dict[str, Any]) -> Any:
-        """The canonical id the hub wrote into a vendor record, if it carries one."""
+        """The canonical id the hub wrote into a vendor record, or None if it carries none."""
         return self._key_getter(record) if self._key_getter else None
 
 
@@ -134,7 +134,8 @@ def _getter(compiler: RuleCompiler, data: dict[str, Any], name: str) -> Getter |
         path = parse_path(data[name])
         if name == "key":
             make_setter(path)  # the key is also written outbound, so it must be a plain target
-        return make_getter(path)
+        get, nullify = make_getter(path), compiler.vendor_nullify
+        return lambda record: nullify(get(record))  # Odoo's `ref: false` is no key at all
     except RuleError as exc:
         compiler.fail((name,), str(exc))
         return None

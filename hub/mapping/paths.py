@@ -59,6 +59,8 @@ def make_getter(path: FieldPath) -> Getter:
             return _key1(parts[0])  # type: ignore[arg-type]
         if len(parts) == 2:
             return _key2(parts[0], parts[1])  # type: ignore[arg-type]
+    if len(parts) == 2 and isinstance(parts[0], str) and isinstance(parts[1], int):
+        return _key_index(parts[0], parts[1])  # Odoo's many2one: partner_id[0]
     return _walk(parts)
 
 
@@ -77,6 +79,22 @@ def _key2(a: str, b: str) -> Getter:
         try:
             return record[a][b]
         except (KeyError, TypeError, IndexError):
+            return None
+
+    return get
+
+
+def _key_index(a: str, i: int) -> Getter:
+    def get(record: Any) -> Any:
+        try:
+            node = record[a]
+        except (KeyError, TypeError, IndexError):
+            return None
+        if not isinstance(node, (list, tuple)):
+            return None
+        try:
+            return node[i]
+        except IndexError:
             return None
 
     return get

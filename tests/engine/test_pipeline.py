@@ -17,7 +17,7 @@ def test_first_run_creates_every_record_in_the_target(hub: Hub) -> None:
     created = hub.erp.records("partner")
     assert len(created) == 120
     assert len({r["hub_id"] for r in created}) == 120
-    first = next(r for r in created if r["vat"] == "91310000000000000007")
+    first = next(r for r in created if r["vat"] == "913100000000000007")
     assert first["display_name"] == "客户 00007 有限公司"
     assert first["credit_limit"] == 1007.0
 
@@ -39,7 +39,7 @@ def test_a_change_in_the_source_updates_only_that_record(hub: Hub) -> None:
     hub.crm.update("contact", made[3]["id"], {"email": "new@example.cn", "updated": "2026-02-01T00:00:00Z"})
     report = hub.sync("customers-crm-to-erp")
     assert (report.counts.pulled, report.counts.updated, report.counts.created) == (1, 1, 0)
-    assert [p["mail"] for p in hub.erp.records("partner") if p["vat"] == "91310000000000000003"] == ["new@example.cn"]
+    assert [p["mail"] for p in hub.erp.records("partner") if p["vat"] == "913100000000000003"] == ["new@example.cn"]
 
 
 def test_two_way_flows_do_not_ping_pong(hub: Hub) -> None:
