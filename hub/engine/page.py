@@ -79,6 +79,7 @@ class PageContext:
     run_id: int | None
     force: bool = False  # reprocess records even if unchanged since last seen (replays, record jobs)
     dry_run: bool = False
+    index_only: bool = False  # learn identities and golden records; write to no target
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_retry: Callable[[str, BaseException], None] | None = None
 
@@ -95,6 +96,8 @@ class PageWork:
         self.items: list[Item] = []
         self.new_match_keys: list[tuple[str, str, str]] = []
         self.jobs: list[NewJob] = []
+        self.dead: list[tuple[NewJob, str]] = []
+        self.notes: list[str] = []  # why records were parked, for the run report
         self.audit: list[AuditEntry] = []
         self.log = log.bind(flow=self.flow.name, run_id=ctx.run_id, system=self.source.system)
         self._ingest(records)
@@ -128,7 +131,8 @@ class PageWork:
         self._resolve(tx)
         self._skip_echoes()
         self._merge(tx)
-        self._plan(tx)
+        if not self.ctx.index_only:
+            self._plan(tx)
 
     def _map_inbound(self, tx: Tx) -> None:
         resolver = LinkResolver(tx, self.source.system, inbound=True)
@@ -156,24 +160,34 @@ class PageWork:
             for key, value in matcher.values(item.canonical or {}):
                 wanted.setdefault(key, set()).add(value)
         known = {key: tx.match_lookup(self.flow.entity, key, sorted(values)) for key, values in wanted.items()}
+        candidates = sorted({c for by_value in known.values() for ids in by_value.values() for c in ids})
+        # A canonical record has at most one twin per system object: one that already has a
+        # twin here is not a candidate (two such records are duplicates in the source).
+        taken = set(tx.links_by_canonical(self.source.system, self.source.object, candidates))
         fresh: dict[tuple[str, str], str] = {}  # match keys of records new in this very page
         for item, hub_key in keyed:
-            self._identify(item, hub_key, claimed, matcher, known, fresh)
+            self._identify(item, hub_key, claimed, matcher, known, fresh, taken)
 
     def _identify(self, item: Item, hub_key: Any, claimed: dict[str, Golden], matcher: MatchKeys,
-                  known: dict[str, dict[str, list[str]]], fresh: dict[tuple[str, str], str]) -> None:
-        if hub_key and str(hub_key) in claimed:
+                  known: dict[str, dict[str, list[str]]], fresh: dict[tuple[str, str], str], taken: set[str]) -> None:
+        if hub_key and str(hub_key) in claimed and str(hub_key) not in taken:
             item.canonical_id, item.how = str(hub_key), "hub_key"
+            taken.add(item.canonical_id)
             return
         values = matcher.values(item.canonical or {})
-        hits = [(k, v, known.get(k, {}).get(v, []) + ([fresh[(k, v)]] if (k, v) in fresh else [])) for k, v in values]
-        resolution = decide(hits) or Resolution(new_canonical_id(), "new")
+        hits = []
+        for key, value in values:
+            ids = [*known.get(key, {}).get(value, []), *([fresh[(key, value)]] if (key, value) in fresh else [])]
+            hits.append((key, value, [c for c in ids if c not in taken]))
+        resolution = decide(hits) or Resolution(
+            new_canonical_id(self.source.system, self.source.object, item.external_id), "new")
         if resolution.canonical_id is None:
             self.counts.dead += 1
             self._dead_job(item, item.raw, f"ambiguous match, nothing linked: {resolution.detail}")
             item.outcome = "dead"
             return
         item.canonical_id, item.how = resolution.canonical_id, resolution.how
+        taken.add(resolution.canonical_id)
         for key, value in values:
             fresh.setdefault((key, value), resolution.canonical_id)
             self.new_match_keys.append((key, value, resolution.canonical_id))
@@ -307,8 +321,9 @@ class PageWork:
                 goldens.append(Golden(item.canonical_id, self.flow.entity, item.golden, item.meta or {},
                                       record_hash(item.golden), item.version))
             if item.canonical_id and item.outcome not in ("dead", "unchanged"):
+                seen = None if self.ctx.index_only else item.seen  # indexed records still sync on the next run
                 links.append(Link(self.flow.entity, item.canonical_id, self.source.system, self.source.object,
-                                  item.external_id, item.seen, item.link.written_hash if item.link else None))
+                                  item.external_id, seen, item.link.written_hash if item.link else None))
             for system, (external_id, digest) in item.done_targets.items():
                 target = next(t for t in self.flow.targets if t.system == system)
                 links.append(Link(self.flow.entity, item.canonical_id or "", system, target.object, external_id,
@@ -324,6 +339,8 @@ class PageWork:
         tx.match_put(self.flow.entity, self.new_match_keys)
         if self.jobs:
             tx.enqueue(self.jobs)
+        if self.dead:
+            tx.bury(self.dead)
         if self.audit:
             tx.audit(self.audit)
 
@@ -350,6 +367,7 @@ class PageWork:
     def _park(self, item: Item) -> None:
         """Queue the record for a later attempt (a missing reference, a vendor that stayed down)."""
         reason = "; ".join(item.parked)
+        self.notes.append(f"{item.external_id}: {reason}")
         item.setbacks += 1
         if item.outcome == "waiting" or any("has no id on this side yet" in p for p in item.parked):
             self.counts.waiting += 1
@@ -358,9 +376,10 @@ class PageWork:
         delay = timedelta(seconds=30)
         self.jobs.append(NewJob(
             kind=RECORD_JOB, flow=self.flow.name,
-            payload={"flow": self.flow.name, "object": self.source.object, "external_id": item.external_id},
+            payload={"flow": self.flow.name, "object": self.source.object, "external_id": item.external_id,
+                     "reason": reason},
             max_attempts=self.flow.attempts, not_before=self.ctx.now() + delay,
-            dedupe_key=f"{RECORD_JOB}:{self.flow.name}:{item.external_id}", last_error=reason,
+            dedupe_key=f"{RECORD_JOB}:{self.flow.name}:{item.external_id}",
         ))
         item.parked = []
 
@@ -369,13 +388,14 @@ class PageWork:
         external_id = item.external_id if item else None
         self.log.warning("record dead-lettered", external_id=external_id, canonical_id=item.canonical_id if item else None,
                          target=target, reason=reason[:500])
-        self.jobs.append(NewJob(
-            kind=RECORD_JOB, flow=self.flow.name, status="dead",
+        job = NewJob(
+            kind=RECORD_JOB, flow=self.flow.name,
             payload={"flow": self.flow.name, "object": self.source.object, "external_id": external_id,
                      "target": target, "errors": errors or [], "record": raw},
-            max_attempts=self.flow.attempts, last_error=reason,
+            max_attempts=self.flow.attempts,
             dedupe_key=f"dead:{self.flow.name}:{external_id}:{target or ''}" if external_id else None,
-        ))
+        )
+        self.dead.append((job, reason))
 
 
 class LinkResolver:

@@ -36,7 +36,7 @@ def _retryable(exc: BaseException) -> bool:
 
 def call(fn: Callable[[], T], policy: RetryPolicy, what: str, on_retry: Callable[[BaseException], None] | None = None) -> T:
     """Run `fn`, retrying rate limits, outages and (once) expired tokens."""
-    backoff = wait_exponential_jitter(initial=policy.initial, max=policy.max_backoff)
+    backoff = wait_exponential_jitter(multiplier=policy.initial, max=policy.max_backoff)
     auth_retries = 0
 
     def wait(state: RetryCallState) -> float:

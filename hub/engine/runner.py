@@ -70,8 +70,15 @@ class Engine:
     # --- whole flows -------------------------------------------------------------------------
 
     def run_flow(self, name: str, trigger: str = "manual", full: bool = False, dry_run: bool = False,
-                 progress: Progress | None = None) -> RunReport:
-        """Pull everything changed since the flow's cursor (or everything, with `full`) and sync it."""
+                 progress: Progress | None = None, index_only: bool = False) -> RunReport:
+        """Pull everything changed since the flow's cursor (or everything, with `full`) and sync it.
+
+        `index_only` learns the source's records (identity, golden records, match keys)
+        without writing to any target or moving the cursor: run it for every system that
+        already holds data before the first real sync, so that a customer present on both
+        sides is matched instead of created twice.
+        """
+        full = full or index_only
         flow = self.flow(name)
         report = RunReport(flow.name, None if dry_run else self._start_run(flow.name, trigger))
         bound = log.bind(flow=flow.name, run_id=report.run_id, trigger=trigger)
@@ -80,7 +87,7 @@ class Engine:
             with self.store.transaction() as tx:
                 cursor = None if full else tx.cursor_get(flow.name)
             for number, page in enumerate(self._pages(flow, cursor), start=1):
-                self._page(flow, page.records, report, dry_run=dry_run, cursor=page.cursor)
+                self._page(flow, page.records, report, dry_run=dry_run, cursor=page.cursor, index_only=index_only)
                 if progress is not None:
                     progress(number, report.counts)
         except Exception as exc:
@@ -138,22 +145,22 @@ class Engine:
                 time.sleep(min(delay, self.retry_policy.max_backoff))
 
     def _page(self, flow: Flow, records: list[dict[str, Any]], report: RunReport, dry_run: bool = False,
-              force: bool = False, cursor: str | None = None) -> None:
+              force: bool = False, cursor: str | None = None, index_only: bool = False) -> None:
         ctx = PageContext(flow, self.connector, self.retry_policy, report.run_id, force=force, dry_run=dry_run,
-                          on_retry=self.on_retry)
+                          index_only=index_only, on_retry=self.on_retry)
         work = PageWork(ctx, records)
         with self.store.transaction() as tx:
             work.read(tx)
         work.push()
-        report.counts.add(work.counts)
         report.planned.extend(work.planned)
-        if dry_run:
-            return
-        with self.store.transaction() as tx:
-            work.write(tx)
-            if cursor is not None:
-                tx.cursor_set(flow.name, cursor)
-            tx.run_add(report.run_id, **work.counts.as_dict())
+        if not dry_run:
+            with self.store.transaction() as tx:
+                work.write(tx)
+                if cursor is not None and not index_only:
+                    tx.cursor_set(flow.name, cursor)
+                tx.run_add(report.run_id, **work.counts.as_dict())
+        report.counts.add(work.counts)
+        report.problems.extend(work.notes)
 
     def _start_run(self, flow: str, trigger: str) -> int:
         with self.store.transaction() as tx:

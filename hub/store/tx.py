@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from hub.store.audit import AuditMixin
 from hub.store.cursors import CursorsMixin
+from hub.store.deadletters import DeadLettersMixin
 from hub.store.golden import GoldenMixin
 from hub.store.inbox import InboxMixin
 from hub.store.jobs import JobsMixin
 from hub.store.links import LinksMixin
 from hub.store.matching import MatchingMixin
+from hub.store.references import ReferencesMixin
 from hub.store.runs import RunsMixin
 
 
-class Tx(LinksMixin, GoldenMixin, MatchingMixin, CursorsMixin, RunsMixin, JobsMixin, InboxMixin, AuditMixin):
+class Tx(LinksMixin, ReferencesMixin, GoldenMixin, MatchingMixin, CursorsMixin, RunsMixin, JobsMixin,
+         DeadLettersMixin, InboxMixin, AuditMixin):
     """One open transaction; obtained from `Store.transaction()`, valid only inside it."""
