@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from hub.config import Flow, HubConfig
 from hub.engine.worker import flow_job
 from hub.store import Store
+from hub.store.leader import leader_lock
 
 log = structlog.get_logger()
 
@@ -73,7 +74,7 @@ class Scheduler:
 
     def run_as_leader(self, on_leader: Callable[[], None] | None = None) -> None:
         """Block: wait to become the leader, schedule while leading, stop when told to."""
-        with self.store.leader_lock(LEADER_LOCK_KEY, self.stopping, self.retry_lock) as leading:
+        with leader_lock(self.store, LEADER_LOCK_KEY, self.stopping, self.retry_lock) as leading:
             if not leading:
                 return
             log.info("this process is the scheduler leader")
