@@ -39,6 +39,7 @@ from connectors.fake.connector import FakeVendor  # noqa: E402
 from hub.config import load_config  # noqa: E402
 from hub.engine.runner import Engine  # noqa: E402
 from hub.store import Store  # noqa: E402
+from hub.logging import configure as configure_logging  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 FLOW = "customers-crm-to-erp"
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--rss-records", type=int, default=0, help="also run the RSS check at this many records")
     parser.add_argument("--rss-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    configure_logging("warning", as_json=True)  # the runs' info lines would cost time and flood the output
     if args.rss_only:
         rss_only(args.rss_only)
         return

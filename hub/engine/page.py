@@ -155,9 +155,10 @@ class PageWork:
         keyed = [(i, self.source.mapping.hub_key(i.raw)) for i in pending]
         claimed = tx.golden_get([str(k) for _, k in keyed if k])
         matcher = MatchKeys.of(self.flow.match)
+        values_of = {id(item): matcher.values(item.canonical or {}) for item in pending}
         wanted: dict[str, set[str]] = {}
         for item in pending:
-            for key, value in matcher.values(item.canonical or {}):
+            for key, value in values_of[id(item)]:
                 wanted.setdefault(key, set()).add(value)
         known = {key: tx.match_lookup(self.flow.entity, key, sorted(values)) for key, values in wanted.items()}
         candidates = sorted({c for by_value in known.values() for ids in by_value.values() for c in ids})
@@ -166,15 +167,14 @@ class PageWork:
         taken = set(tx.links_by_canonical(self.source.system, self.source.object, candidates))
         fresh: dict[tuple[str, str], str] = {}  # match keys of records new in this very page
         for item, hub_key in keyed:
-            self._identify(item, hub_key, claimed, matcher, known, fresh, taken)
+            self._identify(item, hub_key, claimed, values_of[id(item)], known, fresh, taken)
 
-    def _identify(self, item: Item, hub_key: Any, claimed: dict[str, Golden], matcher: MatchKeys,
+    def _identify(self, item: Item, hub_key: Any, claimed: dict[str, Golden], values: list[tuple[str, str]],
                   known: dict[str, dict[str, list[str]]], fresh: dict[tuple[str, str], str], taken: set[str]) -> None:
         if hub_key and str(hub_key) in claimed and str(hub_key) not in taken:
             item.canonical_id, item.how = str(hub_key), "hub_key"
             taken.add(item.canonical_id)
             return
-        values = matcher.values(item.canonical or {})
         hits = []
         for key, value in values:
             ids = [*known.get(key, {}).get(value, []), *([fresh[(key, value)]] if (key, value) in fresh else [])]
