@@ -17,9 +17,11 @@ import click
 from hub import __version__
 from hub.config import HubConfig, load_config, reveal
 from hub.errors import InvalidInput, SynchubError
+from hub.logging import configure as configure_logging
 
 DEFAULT_CONFIG = "config/demo.yaml"
 CONFIG_ENV = "SYNCHUB_CONFIG"
+LOG_LEVEL_ENV = "SYNCHUB_LOG_LEVEL"
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +31,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.version_option(__version__, prog_name="synchub")
 def main() -> None:
     """synchub keeps your CRM, ERP and OA products consistent."""
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "info"))
 
 
 def default_config() -> str:

@@ -15,7 +15,6 @@ from hub.config import HubConfig
 from hub.engine.report import Counts, RunReport
 from hub.engine.runner import Engine
 from hub.engine.worker import Worker
-from hub.logging import configure as configure_logging
 from hub.scheduler import Scheduler
 from hub.store import Job, Store
 
@@ -50,7 +49,6 @@ def db() -> None:
 @config_option
 def db_upgrade(config: str | None) -> None:
     """Create or migrate the store's tables to the current schema."""
-    configure_logging()
     store = _store(load_or_exit(config), upgrade=True)
     click.echo(f"store is at the current schema ({store.dialect})")
 
@@ -63,10 +61,11 @@ def db_upgrade(config: str | None) -> None:
 @config_option
 @click.option("--dry-run", is_flag=True, help="Write nothing; list what would be created or updated, with field diffs.")
 @click.option("--full", is_flag=True, help="Ignore the flow's cursor and look at every record of the source.")
+@click.option("--index", "index_only", is_flag=True,
+              help="Learn the source's records (identities, golden records) without writing to any target.")
 @click.option("--upgrade/--no-upgrade", default=True, show_default=True, help="Migrate the store first.")
-def sync(flow: str, config: str | None, dry_run: bool, full: bool, upgrade: bool) -> None:
+def sync(flow: str, config: str | None, dry_run: bool, full: bool, index_only: bool, upgrade: bool) -> None:
     """Run FLOW once, now, and print a summary. Exit code 1 if any record failed."""
-    configure_logging()
     hub = load_or_exit(config)
     store = _store(hub, upgrade=upgrade)
     engine = Engine(hub, store)
@@ -75,7 +74,8 @@ def sync(flow: str, config: str | None, dry_run: bool, full: bool, upgrade: bool
         click.echo(f"  page {page}: {counts.pulled} records pulled so far", err=True)
 
     try:
-        report = guarded(lambda: engine.run_flow(flow, full=full, dry_run=dry_run, progress=progress))
+        report = guarded(lambda: engine.run_flow(flow, full=full, dry_run=dry_run, progress=progress,
+                                                 index_only=index_only))
     finally:
         engine.close()
         store.dispose()
@@ -104,7 +104,6 @@ def _print_report(report: RunReport, dry_run: bool) -> None:
 @click.option("--once", is_flag=True, help="Run the jobs that are due now, then exit.")
 def worker(config: str | None, once: bool) -> None:
     """Run queued jobs (flow runs, retries, webhooks) until stopped with SIGTERM."""
-    configure_logging()
     hub = load_or_exit(config)
     store = _store(hub)
     engine = Engine(hub, store)
@@ -125,7 +124,6 @@ def worker(config: str | None, once: bool) -> None:
 @config_option
 def scheduler(config: str | None) -> None:
     """Enqueue each flow on its schedule; on PostgreSQL one leader among many."""
-    configure_logging()
     hub = load_or_exit(config)
     store = _store(hub)
     runner = Scheduler(hub, store)
