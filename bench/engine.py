@@ -19,17 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +36,9 @@ from connectors.fake.connector import FakeVendor  # noqa: E402
 from hub.config import load_config  # noqa: E402
 from hub.engine.runner import Engine  # noqa: E402
 from hub.store import Store  # noqa: E402
+from hub.store.testing import temporary_postgres_database  # noqa: E402
 from hub.logging import configure as configure_logging  # noqa: E402
+from mapping import machine  # noqa: E402  (bench/mapping.py: one description of the machine for every benchmark)
 
 DATA = Path(__file__).parent / "data"
 FLOW = "customers-crm-to-erp"
@@ -103,21 +102,6 @@ def bench_store(label: str, store_url: str, records: int) -> dict[str, Any]:
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def fresh_pg_database(base_url: str) -> tuple[str, sa.Engine, str]:
-    name = f"synchub_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    return url, admin, name
-
-
-def drop_pg_database(admin: sa.Engine, name: str) -> None:
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def rss_only(records: int) -> None:
     """One first sync in this fresh process; prints peak RSS as JSON on the last line."""
     with tempfile.TemporaryDirectory(prefix="synchub-rss-") as folder:
@@ -136,18 +120,6 @@ def rss_only(records: int) -> None:
                       "created": report.counts.created}))
 
 
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {model}, CPython {platform.python_version()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
@@ -161,17 +133,16 @@ def main() -> None:
     if args.rss_only:
         rss_only(args.rss_only)
         return
-    print(f"engine benchmark, {time.strftime('%Y-%m-%d')}, {machine()}")
+    m = machine()
+    print(f"engine benchmark, {time.strftime('%Y-%m-%d')}, {m['arch']}, {m['nproc']} CPUs, {m['cpu']}, "
+          f"{m['implementation']} {m['python']}")
     results = []
     for label in args.stores.split(","):
         if label == "sqlite":
             results.append(bench_store("sqlite", "sqlite:///{tmp}/hub.db", args.records))
         elif label == "postgresql":
-            url, admin, name = fresh_pg_database(args.pg_url)
-            try:
+            with temporary_postgres_database(args.pg_url, prefix="synchub_bench_") as url:
                 results.append(bench_store("postgresql", url, args.records))
-            finally:
-                drop_pg_database(admin, name)
         print(json.dumps(results[-1]))
     for r in results:
         verdict = "PASS" if r["records_per_s"] >= 5000 else "FAIL"

@@ -17,7 +17,6 @@ from hub.engine.runner import Engine
 from hub.engine.worker import Worker, record_job
 from hub.scheduler import Scheduler
 from hub.store import Job, Store
-from tests.store.fixtures import pg_database_url, pg_session_store, postgres_store  # noqa: F401
 
 pytestmark = pytest.mark.postgres
 
@@ -38,7 +37,7 @@ class RecordingWorker(Worker):
         return result
 
 
-def test_two_workers_never_run_a_job_twice(tmp_path: Path, postgres_store: Store) -> None:  # noqa: F811
+def test_two_workers_never_run_a_job_twice(tmp_path: Path, postgres_store: Store) -> None:
     hub = make_hub(tmp_path, store_url=postgres_store.engine.url.render_as_string(hide_password=False))
     contacts = hub.crm.insert("contact", [contact(i) for i in range(240)])
     with hub.store.transaction() as tx:
@@ -68,7 +67,7 @@ def test_two_workers_never_run_a_job_twice(tmp_path: Path, postgres_store: Store
     hub.engine.close()
 
 
-def test_one_scheduler_leads_and_another_takes_over(tmp_path: Path, postgres_store: Store) -> None:  # noqa: F811
+def test_one_scheduler_leads_and_another_takes_over(tmp_path: Path, postgres_store: Store) -> None:
     config = yaml.safe_load((DATA / "hub.yaml").read_text("utf-8"))
     config["mappings_dir"] = str(DATA / "mappings")
     config["flows"]["customers-crm-to-erp"]["schedule"] = "1s"
