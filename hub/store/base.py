@@ -13,10 +13,12 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from hub.store.stats import GrowthTracker
+
 T = TypeVar("T")
 
-#: Values per `IN (...)` list. Pages are up to ~2,000 records; keeping lists shorter keeps
-#: statements cacheable-ish and far below SQLite's bound-parameter limit.
+#: Values per `IN (...)` list. Pages are up to ~2,000 records; lists of 500 keep statements
+#: of a bounded size and far below SQLite's bound-parameter limit (32,766).
 IN_CHUNK = 500
 
 Upsert = postgresql.Insert | sqlite.Insert
@@ -36,9 +38,15 @@ def unique(values: Iterable[T]) -> list[T]:
 class TxBase:
     """One database transaction; mixins add the queries. Not thread-safe: one per thread."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, tracker: GrowthTracker | None = None) -> None:
         self.connection = connection
         self.dialect: str = connection.dialect.name
+        self._tracker = tracker
+
+    def _wrote(self, table: Table, rows: int) -> None:
+        """Count rows written to a table (see `hub.store.stats` for why)."""
+        if self._tracker is not None:
+            self._tracker.wrote(table.name, rows)
 
     def _upsert(self, table: Table) -> Upsert:
         """An INSERT that accepts ON CONFLICT clauses; both backends spell them alike."""

@@ -16,7 +16,8 @@ from hub.store.types import utcnow
 class CursorsMixin(TxBase):
     def cursor_get(self, flow: str) -> str | None:
         """The flow's cursor; None when it has none yet (or it was reset): pull everything."""
-        return self.connection.execute(select(cursors.c.value).where(cursors.c.flow == flow)).scalar_one_or_none()
+        stmt = select(cursors.c.value).where(cursors.c.flow == flow)
+        return self.connection.execute(stmt).scalar_one_or_none()
 
     def cursor_set(self, flow: str, value: str | None) -> None:
         stmt = self._upsert(cursors).values(flow=flow, value=value, updated_at=utcnow())

@@ -12,6 +12,7 @@ one reconnect instead of one failed page.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,17 @@ log = structlog.get_logger()
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
 _POSTGRES_DRIVERS = {"postgresql", "postgresql+psycopg", "postgres"}
+# One encoder for every value: `json.dumps` with options builds a new encoder per call.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def dump_json(value: Any) -> str:
+    """JSON as stored: compact, and UTF-8 text kept as is (CJK names are not \\u-escaped).
+
+    Only JSON-native values are accepted (dict, list, str, int, float, bool, None): a
+    datetime or Decimal in a payload is a bug to fix where it was made, not here.
+    """
+    return _JSON_ENCODER.encode(value)
 
 
 def safe_url(url: URL | str) -> str:
@@ -67,6 +79,7 @@ def _sqlite_engine(url: URL) -> Engine:
     engine = create_engine(
         url.set(database=str(path)),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        json_serializer=dump_json,
     )
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
@@ -99,6 +112,7 @@ def _postgres_engine(url: URL) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_recycle=1800,
+        json_serializer=dump_json,
         connect_args={"application_name": "synchub", "connect_timeout": 10},
     )
     log.debug("store.engine", backend="postgresql", url=safe_url(url))

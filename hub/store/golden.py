@@ -63,4 +63,5 @@ class GoldenMixin(TxBase):
             },
         ).returning(golden.c.id, golden.c.version)
         result = self.connection.execute(stmt, list(rows.values()))
+        self._wrote(golden, len(rows))
         return {row.id: row.version for row in result}

@@ -52,6 +52,7 @@ class InboxMixin(TxBase):
         )
         result = self.connection.execute(stmt, list(rows.values()))
         new_ids = {(row.system, row.event_id): row.id for row in result}
+        self._wrote(webhook_inbox, len(new_ids))
         ids: list[int | None] = []
         for e in events:
             ids.append(new_ids.pop((e.system, e.event_id), None))
@@ -59,7 +60,12 @@ class InboxMixin(TxBase):
 
     def inbox_pending(self, limit: int = 500, system: str | None = None) -> list[InboxEvent]:
         """Events not yet turned into work, oldest first."""
-        stmt = select(webhook_inbox).where(webhook_inbox.c.status == "new").order_by(webhook_inbox.c.id).limit(limit)
+        stmt = (
+            select(webhook_inbox)
+            .where(webhook_inbox.c.status == "new")
+            .order_by(webhook_inbox.c.id)
+            .limit(limit)
+        )
         if system is not None:
             stmt = stmt.where(webhook_inbox.c.system == system)
         return [_event(row) for row in self.connection.execute(stmt)]

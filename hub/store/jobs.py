@@ -72,6 +72,7 @@ class JobsMixin(TxBase):
             result = self.connection.execute(stmt, [self._new_row(batch[i], now) for i in keyed.values()])
             for row in result:
                 ids[keyed[row.dedupe_key]] = row.id
+        self._wrote(jobs, len(plain) + len(keyed))
         return ids
 
     @staticmethod
@@ -118,8 +119,11 @@ class JobsMixin(TxBase):
             candidates = self._due(now, limit - len(claimed), kinds)
             if not candidates:
                 break
-            exhausted = [r.id for r in candidates if r.status == "running" and r.attempts >= r.max_attempts]
-            runnable = [r.id for r in candidates if not (r.status == "running" and r.attempts >= r.max_attempts)]
+            exhausted: list[int] = []
+            runnable: list[int] = []
+            for r in candidates:  # a lost lease on the last allowed attempt: no more tries
+                lost_last = r.status == "running" and r.attempts >= r.max_attempts
+                (exhausted if lost_last else runnable).append(r.id)
             if exhausted:
                 self._kill_exhausted(exhausted, now)
             if runnable:
@@ -307,13 +311,16 @@ class JobsMixin(TxBase):
             return {row.id: row.dedupe_key for row in self.connection.execute(base)}
         found: dict[int, str | None] = {}
         for part in chunked(unique(ids)):
-            found.update((row.id, row.dedupe_key) for row in self.connection.execute(base.where(jobs.c.id.in_(part))))
+            rows = self.connection.execute(base.where(jobs.c.id.in_(part)))
+            found.update((row.id, row.dedupe_key) for row in rows)
         return found
 
     def _open_keys(self, keys: list[str]) -> set[str]:
         found: set[str] = set()
         for part in chunked(keys):
-            stmt = select(jobs.c.dedupe_key).where(jobs.c.status.in_(OPEN_JOB_STATUSES), jobs.c.dedupe_key.in_(part))
+            stmt = select(jobs.c.dedupe_key).where(
+                jobs.c.status.in_(OPEN_JOB_STATUSES), jobs.c.dedupe_key.in_(part)
+            )
             found.update(self.connection.execute(stmt).scalars())
         return found
 

@@ -19,7 +19,7 @@ from hub.store.types import utcnow
 
 log = structlog.get_logger()
 
-_KEY = ("system", "object", "external_id")
+_KEY = ("external_id", "system", "object")
 
 
 def _link(row: Row) -> Link:
@@ -116,6 +116,7 @@ class LinksMixin(TxBase):
             },
         )
         self.connection.execute(stmt, list(rows.values()))
+        self._wrote(links, len(rows))
 
     def set_seen_hashes(self, system: str, object: str, hashes: Mapping[str, str | None]) -> int:
         """Record what we last pulled from existing links; returns how many links matched."""

@@ -36,6 +36,7 @@ class MatchingMixin(TxBase):
             for key, value, canonical_id in unique(rows)
         ]
         self.connection.execute(self._upsert(match_keys).on_conflict_do_nothing(), params)
+        self._wrote(match_keys, len(params))
 
     def match_delete(self, entity: str, canonical_ids: list[str], key: str | None = None) -> int:
         """Forget the match keys of these records (only `key` if given); returns rows deleted.
@@ -45,7 +46,9 @@ class MatchingMixin(TxBase):
         """
         deleted = 0
         for part in chunked(unique(canonical_ids)):
-            stmt = delete(match_keys).where(match_keys.c.entity == entity, match_keys.c.canonical_id.in_(part))
+            stmt = delete(match_keys).where(
+                match_keys.c.entity == entity, match_keys.c.canonical_id.in_(part)
+            )
             if key is not None:
                 stmt = stmt.where(match_keys.c.key == key)
             deleted += self.connection.execute(stmt).rowcount

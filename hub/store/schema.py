@@ -68,10 +68,15 @@ links = Table(
     Column("seen_hash", Text, nullable=True),
     Column("written_hash", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
-    UniqueConstraint("system", "object", "external_id", name="uq_links_system_object_external_id"),
+    # external_id leads: lookups give a page of external ids (`external_id IN (...)`), and a
+    # leading column is always an index condition, even before PostgreSQL has statistics for
+    # the table (with (system, object) first, a fresh table's planner filters every row of
+    # the system instead, and the first import of 100k records crawls).
+    UniqueConstraint("external_id", "system", "object", name="uq_links_external_id_system_object"),
     Index("ix_links_entity_canonical_system", "entity", "canonical_id", "system"),
-    # The push path looks a target's links up by canonical id without knowing the entity.
-    Index("ix_links_system_object_canonical", "system", "object", "canonical_id"),
+    # The push path looks a target's links up by canonical id without knowing the entity;
+    # canonical_id leads for the same reason as above.
+    Index("ix_links_canonical_system_object", "canonical_id", "system", "object"),
 )
 
 match_keys = Table(
@@ -81,9 +86,10 @@ match_keys = Table(
     Column("key", Text, nullable=False),
     Column("value", Text, nullable=False),
     Column("canonical_id", Text, nullable=False),
-    PrimaryKeyConstraint("entity", "key", "value", "canonical_id", name="pk_match_keys"),
+    # value leads, like external_id in links: lookups give a page of values.
+    PrimaryKeyConstraint("value", "key", "entity", "canonical_id", name="pk_match_keys"),
     # match_delete removes a record's keys without knowing their values.
-    Index("ix_match_keys_canonical", "entity", "canonical_id"),
+    Index("ix_match_keys_canonical_entity", "canonical_id", "entity"),
 )
 
 cursors = Table(

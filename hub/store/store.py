@@ -22,6 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from hub.store.engine import create_engine_for, safe_url
 from hub.store.errors import StoreUnavailable
 from hub.store.migrate import alembic_config, current_revision, head_revision
+from hub.store.schema import ALL_TABLES, metadata
+from hub.store.stats import GrowthTracker
 from hub.store.tx import Tx
 
 log = structlog.get_logger()
@@ -41,6 +43,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Only PostgreSQL plans from statistics that ANALYZE gathers (see hub.store.stats).
+        self._growth = GrowthTracker() if engine.dialect.name == "postgresql" else None
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -49,7 +53,7 @@ class Store:
 
     @property
     def dialect(self) -> Dialect:
-        """"sqlite" or "postgresql" (`create_engine_for` accepts nothing else)."""
+        """The backend's name; `create_engine_for` accepts no other than these two."""
         return cast(Dialect, self.engine.dialect.name)
 
     @property
@@ -68,30 +72,69 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        """One transaction: commit when the block ends, roll back if it raises."""
-        with self._connect() as connection, connection.begin():
-            yield Tx(connection)
+        """One transaction: commit when the block ends, roll back if it raises.
+
+        Losing the database mid-transaction (server restart, network) raises
+        `StoreUnavailable`, like failing to connect: nothing was committed, retry later.
+        """
+        with self._connect() as connection:
+            try:
+                with connection.begin():
+                    yield Tx(connection, self._growth)
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise StoreUnavailable(f"lost the store at {self.url}: {exc.orig}") from exc
+                raise
+            if self._growth is not None:
+                due = self._growth.due()
+                if due:
+                    self._analyze(connection, due)
+
+    def analyze(self, tables: list[str] | None = None) -> None:
+        """Refresh PostgreSQL's planner statistics (all store tables by default); no-op on SQLite.
+
+        The store already does this when its tables grow fast; this is for an admin command.
+        """
+        names = [table.name for table in ALL_TABLES] if tables is None else tables
+        unknown = set(names) - set(metadata.tables)
+        if unknown:
+            raise ValueError(f"not store tables: {', '.join(sorted(unknown))}")
+        if self.dialect != "postgresql":
+            return
+        with self._connect() as connection:
+            self._analyze(connection, names)
+
+    @staticmethod
+    def _analyze(connection: Connection, tables: list[str]) -> None:
+        # Outside the page's transaction, so that its locks are gone and a failure here
+        # (statistics are an optimisation) costs nothing but a log line.
+        names = ", ".join(metadata.tables[name].name for name in tables)  # known names only
+        try:
+            with connection.begin():
+                connection.exec_driver_sql(f"ANALYZE {names}")
+            log.debug("store.analyzed", tables=tables)
+        except DBAPIError as exc:
+            log.warning("store.analyze_failed", tables=tables, error=str(exc.orig))
 
     def upgrade(self) -> None:
         """Migrate the database to the newest schema this code knows (idempotent).
 
-        Safe when several processes start at once: on PostgreSQL they queue on an advisory
-        lock; on SQLite the migration's IMMEDIATE transaction serialises them. The second
-        one then finds the schema current and does nothing.
+        The whole upgrade is one transaction (DDL is transactional on both backends), so a
+        failed migration leaves the previous schema intact. Safe when several processes
+        start at once: on PostgreSQL they queue on an advisory lock, on SQLite on the
+        IMMEDIATE transaction's writer lock; the later ones find the schema current.
         """
         with self._connect() as connection:
             locked = self.dialect == "postgresql"
             if locked:
                 connection.execute(select(func.pg_advisory_lock(_MIGRATION_LOCK)))
+                connection.commit()  # the lock is per session: it outlives this transaction
             try:
-                before = current_revision(connection)
-                connection.commit()  # the version check autobegan; Alembic opens its own
-                with _ALEMBIC_LOCK:
+                with connection.begin(), _ALEMBIC_LOCK:
+                    before = current_revision(connection)
                     command.upgrade(alembic_config(connection), "head")
-                connection.commit()
             finally:
                 if locked:
-                    connection.rollback()
                     connection.execute(select(func.pg_advisory_unlock(_MIGRATION_LOCK)))
                     connection.commit()
         head = head_revision()

@@ -42,7 +42,8 @@ def temporary_postgres_database(base_url: str, prefix: str = "synchub_test_") ->
             with admin.connect() as connection:
                 connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         except DBAPIError as exc:
-            raise StoreUnavailable(f"cannot create a test database on {url.render_as_string()}: {exc.orig}") from exc
+            where = url.render_as_string()  # password hidden
+            raise StoreUnavailable(f"cannot create a test database on {where}: {exc.orig}") from exc
         log.debug("store.testing.database_created", database=name)
         try:
             yield url.set(database=name).render_as_string(hide_password=False)

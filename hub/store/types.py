@@ -6,6 +6,7 @@ types out); a test compares the migrated database with `schema.py` so the two ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _to_utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime given to the store: {value!r} (use UTC-aware datetimes)")
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A `timestamp with time zone` that is UTC-aware in Python on every backend.
 
@@ -41,13 +48,35 @@ class UtcDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, one fused step instead of the decorator chain; elsewhere the usual one.
+
+        SQLAlchemy advises against overriding this, because it bypasses the wrapped type's
+        own processing. That is the point here: a page writes a timestamp per row, and the
+        generic chain (this decorator, then SQLite's DATETIME formatter) cost a third of a
+        bulk upsert's time. The string is exactly what the DATETIME type writes and reads
+        back ("YYYY-MM-DD HH:MM:SS.ffffff", UTC), and the formatted value of the last
+        datetime is remembered, since a batch usually stamps every row with the same `now`.
+        """
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        last: tuple[datetime | None, str | None] = (None, None)
+
+        def process(value: datetime | None) -> str | None:
+            nonlocal last
+            if value is None:
+                return None
+            seen, text = last  # one tuple, read at once: safe to share between threads
+            if value is seen:
+                return text
+            text = _to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+            last = (value, text)
+            return text
+
+        return process
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime given to the store: {value!r} (use UTC-aware datetimes)")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return None if value is None else _to_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -34,7 +34,11 @@ def test_concurrent_claims_take_each_job_exactly_once(store: Store, batch: int) 
         start.wait()
         while True:
             with store.transaction() as tx:
-                jobs = tx.claim_many(owner, 60, batch) if batch > 1 else [j for j in [tx.claim(owner, 60)] if j]
+                if batch > 1:
+                    jobs = tx.claim_many(owner, 60, batch)
+                else:
+                    one = tx.claim(owner, 60)
+                    jobs = [one] if one else []
                 if not jobs:
                     return taken
                 for job in jobs:

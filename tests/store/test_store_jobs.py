@@ -41,7 +41,8 @@ def test_enqueue_returns_ids_in_order_and_dedupes(store: Store) -> None:
         assert jobs[ids[0]].dedupe_key == "pull:a" and jobs[ids[0]].flow == "a"  # type: ignore[union-attr]
         first = jobs[ids[0]]
         assert first is not None
-        assert (first.status, first.attempts, first.max_attempts, first.next_attempt_at) == ("queued", 0, 5, T0)
+        assert (first.status, first.attempts, first.max_attempts) == ("queued", 0, 5)
+        assert first.next_attempt_at == T0
     with store.transaction() as tx:
         # an open job with the key exists (queued, then running): deduplicated
         assert tx.enqueue([NewJob("pull", dedupe_key="pull:a")], now=T0) == [None]
@@ -53,7 +54,7 @@ def test_enqueue_returns_ids_in_order_and_dedupes(store: Store) -> None:
         job_b = next(j for j in claimed if j.dedupe_key == "pull:b")
         assert tx.finish(job_a.id, "w")
         assert tx.kill(job_b.id, "w", "rejected")
-        new_a, new_b = tx.enqueue([NewJob("pull", dedupe_key="pull:a"), NewJob("pull", dedupe_key="pull:b")], now=T0)
+        new_a, new_b = tx.enqueue([NewJob("pull", dedupe_key=k) for k in ("pull:a", "pull:b")], now=T0)
         assert new_a is not None and new_a != job_a.id
         assert new_b is not None and new_b != job_b.id
 
@@ -141,7 +142,8 @@ def test_retry_requeues_with_delay_and_keeps_attempts(store: Store) -> None:
         assert tx.retry(job_id, "w", at(60), "503 from vendor") is True
         job = tx.job_get(job_id)
         assert job is not None
-        assert (job.status, job.attempts, job.last_error, job.next_attempt_at) == ("queued", 1, "503 from vendor", at(60))
+        assert (job.status, job.attempts, job.last_error) == ("queued", 1, "503 from vendor")
+        assert job.next_attempt_at == at(60)
         assert job.lease_owner is None and job.lease_expires_at is None
         assert tx.claim("w", 30, now=at(59)) is None
         again = tx.claim("w", 30, now=at(60))
@@ -188,7 +190,8 @@ def test_lease_lost_on_the_last_attempt_kills_the_job(store: Store) -> None:
         assert claimed is not None and claimed.id == survivor
         job = tx.job_get(job_id)
         assert job is not None and job.status == "dead" and job.attempts == 2
-        assert job.last_error is not None and "lease expired" in job.last_error and "timeout" in job.last_error
+        assert job.last_error is not None
+        assert "lease expired" in job.last_error and "timeout" in job.last_error
 
 
 def test_replay_and_discard(store: Store) -> None:

@@ -8,7 +8,7 @@ from hub.store import Golden, Link, Store
 
 
 def _link(ext: str, canonical: str, **kw: str | None) -> Link:
-    return Link(entity="customer", canonical_id=canonical, system="crm", object="Account", external_id=ext, **kw)
+    return Link("customer", canonical, "crm", "Account", ext, **kw)
 
 
 # --- links -----------------------------------------------------------------------------------
@@ -104,7 +104,8 @@ def test_links_lookups_span_many_chunks(store: Store) -> None:
 
 
 def test_golden_put_inserts_then_bumps_version(store: Store) -> None:
-    a = Golden("c1", "customer", {"name": "ACME"}, {"name": {"system": "crm", "updated_at": "2024-01-01T00:00:00Z"}}, "h1")
+    provenance = {"name": {"system": "crm", "updated_at": "2024-01-01T00:00:00Z"}}
+    a = Golden("c1", "customer", {"name": "ACME"}, provenance, "h1")
     b = Golden("c2", "customer", {"name": "Globex", "tags": ["x", 1, None]}, {}, "h2")
     with store.transaction() as tx:
         assert tx.golden_put([a, b]) == {"c1": 1, "c2": 1}
@@ -147,7 +148,9 @@ def test_match_lookup_returns_every_candidate(store: Store) -> None:
 
 def test_match_delete(store: Store) -> None:
     with store.transaction() as tx:
-        tx.match_put("customer", [("email", "a@x.com", "c1"), ("tax_id", "T1", "c1"), ("email", "b@x.com", "c2")])
+        tx.match_put(
+            "customer", [("email", "a@x.com", "c1"), ("tax_id", "T1", "c1"), ("email", "b@x.com", "c2")]
+        )
         assert tx.match_delete("customer", ["c1"], key="email") == 1
         assert tx.match_lookup("customer", "tax_id", ["T1"]) == {"T1": ["c1"]}
         assert tx.match_delete("customer", ["c1", "c2"]) == 2

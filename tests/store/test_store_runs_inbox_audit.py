@@ -48,12 +48,13 @@ def test_runs_recent(store: Store) -> None:
 
 
 def _event(event_id: str, system: str = "oa", **payload: str) -> InboxEvent:
-    return InboxEvent(system=system, event_id=event_id, object="approval", external_id=f"x-{event_id}", payload=payload)
+    return InboxEvent(system, event_id, "approval", f"x-{event_id}", payload)
 
 
 def test_inbox_stores_each_event_once(store: Store) -> None:
     with store.transaction() as tx:
-        ids = tx.inbox_add([_event("e1", v="1"), _event("e2"), _event("e1", v="again"), _event("e1", system="crm")])
+        batch = [_event("e1", v="1"), _event("e2"), _event("e1", v="again"), _event("e1", system="crm")]
+        ids = tx.inbox_add(batch)
         assert ids[0] is not None and ids[1] is not None and ids[3] is not None
         assert ids[2] is None
         assert len(set(ids) - {None}) == 3
@@ -62,7 +63,12 @@ def test_inbox_stores_each_event_once(store: Store) -> None:
         again = tx.inbox_add([_event("e2"), _event("e3")])
         assert again[0] is None and again[1] is not None
         pending = tx.inbox_pending()
-        assert [(e.system, e.event_id) for e in pending] == [("oa", "e1"), ("oa", "e2"), ("crm", "e1"), ("oa", "e3")]
+        assert [(e.system, e.event_id) for e in pending] == [
+            ("oa", "e1"),
+            ("oa", "e2"),
+            ("crm", "e1"),
+            ("oa", "e3"),
+        ]
         assert pending[0].payload == {"v": "1"}  # the first delivery is the one kept
         assert pending[0].received_at is not None and pending[0].status == "new"
         assert [e.event_id for e in tx.inbox_pending(system="crm")] == ["e1"]
@@ -80,7 +86,7 @@ def test_audit(store: Store) -> None:
         tx.audit(
             [
                 AuditEntry("admin", "replay", "job:7", {"ids": [7]}, at=at),
-                AuditEntry("engine", "conflict", "customer:c1", {"field": "phone", "winner": "erp"}, run_id=run_id),
+                AuditEntry("engine", "conflict", "customer:c1", {"field": "phone"}, run_id=run_id),
             ]
         )
         tx.audit([])

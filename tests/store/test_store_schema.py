@@ -19,9 +19,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from hub.errors import SynchubError
-from hub.store import NewJob, Store, StoreError, StoreUnavailable
+from hub.store import Link, NewJob, Store, StoreError, StoreUnavailable
 from hub.store.migrate import alembic_config, head_revision
 from hub.store.schema import ALL_TABLES, metadata
+from hub.store.stats import GrowthTracker
 from hub.store.testing import temporary_postgres_database
 from tests.store.fixtures import BACKENDS, PG_SKIP_REASON, PG_URL_ENV
 
@@ -55,16 +56,22 @@ def test_migrations_apply_from_empty(empty_url: str) -> None:
         store.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_upgrades_from_empty(empty_url: str) -> None:
     """Several processes starting at once all migrate, without tripping over each other."""
-    script = "import sys; from hub.store import Store; s = Store.open(sys.argv[1]); s.upgrade(); sys.exit(0 if s.is_current() else 3)"
+    script = (
+        "import sys; from hub.store import Store; "
+        "s = Store.open(sys.argv[1]); s.upgrade(); sys.exit(0 if s.is_current() else 3)"
+    )
     repo = Path(__file__).resolve().parents[2]
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, empty_url], cwd=repo, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, empty_url], cwd=repo, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(3)
     ]
-    outcomes = [(proc.wait(timeout=120), proc.stderr.read() if proc.stderr else "") for proc in procs]
-    assert [code for code, _ in outcomes] == [0, 0, 0], [err for _, err in outcomes]
+    outcomes = [(proc.communicate(timeout=120)[1], proc.returncode) for proc in procs]
+    assert [code for _, code in outcomes] == [0, 0, 0], [err for err, _ in outcomes]
     store = Store.open(empty_url)
     try:
         assert store.is_current()
@@ -101,7 +108,8 @@ def test_sqlite_parent_folder_is_created(tmp_path: Path) -> None:
 
 def test_migrated_database_matches_schema_module(store: Store) -> None:
     with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+        opts = {"compare_type": True, "compare_server_default": True}
+        context = MigrationContext.configure(connection, opts=opts)
         assert compare_metadata(context, metadata) == []
 
 
@@ -172,7 +180,13 @@ def test_dialect(store: Store) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["mysql://u@localhost/db", "postgresql+asyncpg://u@localhost/db", "sqlite://", "sqlite:///:memory:", "not a url"],
+    [
+        "mysql://u@localhost/db",
+        "postgresql+asyncpg://u@localhost/db",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "not a url",
+    ],
 )
 def test_unsupported_urls_raise_a_typed_error(url: str) -> None:
     with pytest.raises(StoreError) as info:
@@ -207,3 +221,39 @@ def test_timestamps_come_back_utc_aware(store: Store) -> None:
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(Exception, match="naive datetime"), store.transaction() as tx:
         tx.enqueue([NewJob("k", not_before=datetime(2030, 1, 1))])
+
+
+def test_growth_tracker_asks_for_analyze_as_tables_double() -> None:
+    tracker = GrowthTracker(first_after=1_000)
+    tracker.wrote("links", 999)
+    assert tracker.due() == []
+    tracker.wrote("links", 1)
+    tracker.wrote("golden", 0)
+    assert tracker.due() == ["links"]
+    assert tracker.due() == []
+    tracker.wrote("links", 999)
+    assert tracker.due() == []
+    tracker.wrote("links", 1)  # 2,000 written, 1,000 at the last ANALYZE: doubled
+    tracker.wrote("golden", 5_000)
+    assert tracker.due() == ["golden", "links"]
+
+
+def test_analyze_runs_on_both_backends(store: Store) -> None:
+    store.analyze()  # a no-op on SQLite
+    store.analyze(["links"])
+    with pytest.raises(ValueError, match="not store tables"):
+        store.analyze(["links; DROP TABLE golden"])
+    with store.transaction() as tx:
+        tx.upsert_links([Link("customer", f"c{i}", "crm", "Account", f"E{i}") for i in range(1_200)])
+    with store.transaction() as tx:  # a big write is followed by an ANALYZE; nothing changes
+        assert len(tx.links_by_external("crm", "Account", ["E1", "E1199"])) == 2
+
+
+def test_losing_postgres_mid_transaction_is_store_unavailable(postgres_store: Store) -> None:
+    with pytest.raises(StoreUnavailable), postgres_store.transaction() as tx:
+        pid = tx.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with postgres_store.engine.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        tx.cursor_set("flow", "1")
+    with postgres_store.transaction() as tx:  # the pool recovers
+        assert tx.cursor_get("flow") is None

@@ -57,10 +57,10 @@ def upgrade() -> None:
         sa.Column("written_hash", sa.Text(), nullable=True),
         _ts("updated_at"),
         sa.PrimaryKeyConstraint("id", name="pk_links"),
-        sa.UniqueConstraint("system", "object", "external_id", name="uq_links_system_object_external_id"),
+        sa.UniqueConstraint("external_id", "system", "object", name="uq_links_external_id_system_object"),
     )
     op.create_index("ix_links_entity_canonical_system", "links", ["entity", "canonical_id", "system"])
-    op.create_index("ix_links_system_object_canonical", "links", ["system", "object", "canonical_id"])
+    op.create_index("ix_links_canonical_system_object", "links", ["canonical_id", "system", "object"])
 
     op.create_table(
         "match_keys",
@@ -68,9 +68,9 @@ def upgrade() -> None:
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("canonical_id", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("entity", "key", "value", "canonical_id", name="pk_match_keys"),
+        sa.PrimaryKeyConstraint("value", "key", "entity", "canonical_id", name="pk_match_keys"),
     )
-    op.create_index("ix_match_keys_canonical", "match_keys", ["entity", "canonical_id"])
+    op.create_index("ix_match_keys_canonical_entity", "match_keys", ["canonical_id", "entity"])
 
     op.create_table(
         "cursors",
