@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -39,3 +40,8 @@ def head_revision() -> str | None:
 def current_revision(connection: Connection) -> str | None:
     """The migration the database is at; None for an empty database."""
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_to_head(connection: Connection) -> None:
+    """Apply every migration not yet applied, on the caller's connection and transaction."""
+    command.upgrade(alembic_config(connection), "head")

@@ -9,19 +9,18 @@ cursor become visible together or not at all.
 from __future__ import annotations
 
 import threading
+from types import ModuleType
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal, cast
 
 import structlog
-from alembic import command
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from hub.store.engine import create_engine_for, safe_url
 from hub.store.errors import StoreUnavailable
-from hub.store.migrate import alembic_config, current_revision, head_revision
 from hub.store.schema import ALL_TABLES, metadata
 from hub.store.stats import GrowthTracker
 from hub.store.tx import Tx
@@ -35,6 +34,14 @@ _MIGRATION_LOCK = 0x73796E63687562
 
 #: Alembic keeps its `context`/`op` proxies in module globals: one migration per process at a time.
 _ALEMBIC_LOCK = threading.Lock()
+
+
+def _migrate() -> ModuleType:
+    """The migration helpers, imported on first use: Alembic takes a third of a second to
+    import, and most commands (`synchub check`, `synchub map`) never migrate."""
+    from hub.store import migrate
+
+    return migrate
 
 
 class Store:
@@ -131,24 +138,24 @@ class Store:
                 connection.commit()  # the lock is per session: it outlives this transaction
             try:
                 with connection.begin(), _ALEMBIC_LOCK:
-                    before = current_revision(connection)
-                    command.upgrade(alembic_config(connection), "head")
+                    before = _migrate().current_revision(connection)
+                    _migrate().upgrade_to_head(connection)
             finally:
                 if locked:
                     connection.execute(select(func.pg_advisory_unlock(_MIGRATION_LOCK)))
                     connection.commit()
-        head = head_revision()
+        head = _migrate().head_revision()
         if before != head:
             log.info("store.migrated", url=self.url, from_revision=before, to_revision=head)
 
     def revision(self) -> str | None:
         """The migration the database is at (None: empty database)."""
         with self._connect() as connection:
-            return current_revision(connection)
+            return _migrate().current_revision(connection)
 
     def is_current(self) -> bool:
         """True when the database is migrated to the newest migration shipped."""
-        return self.revision() == head_revision()
+        return self.revision() == _migrate().head_revision()
 
     def dispose(self) -> None:
         """Close every pooled connection (end of process, or before forking workers)."""
