@@ -12,10 +12,10 @@ one reconnect instead of one failed page.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -28,8 +28,6 @@ log = structlog.get_logger()
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SQLITE_DRIVERS = {"sqlite", "sqlite+pysqlite"}
 _POSTGRES_DRIVERS = {"postgresql", "postgresql+psycopg", "postgres"}
-# One encoder for every value: `json.dumps` with options builds a new encoder per call.
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def dump_json(value: Any) -> str:
@@ -38,7 +36,7 @@ def dump_json(value: Any) -> str:
     Only JSON-native values are accepted (dict, list, str, int, float, bool, None): a
     datetime or Decimal in a payload is a bug to fix where it was made, not here.
     """
-    return _JSON_ENCODER.encode(value)
+    return orjson.dumps(value).decode("utf-8")  # orjson: several times faster on every page's rows
 
 
 def safe_url(url: URL | str) -> str:
@@ -80,6 +78,7 @@ def _sqlite_engine(url: URL) -> Engine:
         url.set(database=str(path)),
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         json_serializer=dump_json,
+        json_deserializer=orjson.loads,
     )
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
@@ -113,6 +112,7 @@ def _postgres_engine(url: URL) -> Engine:
         max_overflow=20,
         pool_recycle=1800,
         json_serializer=dump_json,
+        json_deserializer=orjson.loads,
         connect_args={"application_name": "synchub", "connect_timeout": 10},
     )
     log.debug("store.engine", backend="postgresql", url=safe_url(url))
