@@ -748,6 +748,9 @@ def _phone_region(region: Any) -> str:
 _MAX_EMAIL = 254  # RFC 5321 path limit
 
 
+_WHITESPACE = re.compile(r"\s")  # what str.isspace() matches, found in one C call
+
+
 @transform("email")
 def _email() -> TransformFn:
     """A shape check, not RFC 5322: enough to catch phone numbers and typos in e-mail fields.
@@ -770,7 +773,7 @@ def _email() -> TransformFn:
             or "@" in domain
             or len(labels) < 2
             or not all(labels)
-            or any(c.isspace() for c in text)
+            or _WHITESPACE.search(text) is not None
         ):
             _fail(value, "is not an e-mail address")
         return f"{local}@{domain.lower()}"
