@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-OUTCOMES = ("pulled", "created", "updated", "unchanged", "skipped_echo", "failed", "dead", "waiting")
 
 
 @dataclass
