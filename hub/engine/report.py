@@ -6,7 +6,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-
 @dataclass
 class Counts:
     """Per-run tallies. `failed` counts records parked for a later retry; `dead` those dead-lettered."""
