@@ -63,6 +63,7 @@ class Item:
     done_targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # system -> (external id, hash)
     parked: list[str] = field(default_factory=list)
     setbacks: int = 0  # targets that dead-lettered or parked this record
+    awaits_reference: bool = False  # parked because a `ref` has no id on some side yet
 
     @property
     def live(self) -> bool:
@@ -230,6 +231,7 @@ class PageWork:
         record = {**(item.golden or {}), "id": item.canonical_id}
         result = target.mapping.to_vendor(record, resolver)
         if any(e.code == "unresolved_ref" for e in result.errors):
+            item.awaits_reference = True
             item.parked.append(f"{target.system}: {'; '.join(str(e) for e in result.errors)}")
             return
         if result.errors:
@@ -316,6 +318,7 @@ class PageWork:
     def write(self, tx: Tx) -> None:
         """Record everything the page did, in the caller's transaction (with the cursor)."""
         goldens, links = [], []
+        targets = {t.system: t for t in self.flow.targets}
         for item in self.items:
             if item.canonical_id and item.golden is not None and item.golden_changed:
                 goldens.append(Golden(item.canonical_id, self.flow.entity, item.golden, item.meta or {},
@@ -325,8 +328,7 @@ class PageWork:
                 links.append(Link(self.flow.entity, item.canonical_id, self.source.system, self.source.object,
                                   item.external_id, seen, item.link.written_hash if item.link else None))
             for system, (external_id, digest) in item.done_targets.items():
-                target = next(t for t in self.flow.targets if t.system == system)
-                links.append(Link(self.flow.entity, item.canonical_id or "", system, target.object, external_id,
+                links.append(Link(self.flow.entity, item.canonical_id or "", system, targets[system].object, external_id,
                                   None, digest))
             if item.parked and item.live:
                 self._park(item)
@@ -369,7 +371,7 @@ class PageWork:
         reason = "; ".join(item.parked)
         self.notes.append(f"{item.external_id}: {reason}")
         item.setbacks += 1
-        if item.outcome == "waiting" or any("has no id on this side yet" in p for p in item.parked):
+        if item.outcome == "waiting" or item.awaits_reference:
             self.counts.waiting += 1
         else:
             self.counts.failed += 1
