@@ -137,12 +137,13 @@ class Engine:
                 failures += 1
                 if not exc.retryable or failures >= self.retry_policy.attempts:
                     raise
-                delay = max(getattr(exc, "retry_after", None) or 0.0, self.retry_policy.initial * 2 ** failures)
+                backoff = min(self.retry_policy.initial * 2 ** failures, self.retry_policy.max_backoff)
+                delay = max(getattr(exc, "retry_after", None) or 0.0, backoff)  # as retry.call: Retry-After wins
                 log.info("pull interrupted, resuming from the last page", flow=flow.name, error=str(exc)[:200],
                          attempt=failures)
                 if self.on_retry is not None:
                     self.on_retry(flow.source.system, exc)
-                time.sleep(min(delay, self.retry_policy.max_backoff))
+                time.sleep(delay)
 
     def _page(self, flow: Flow, records: list[dict[str, Any]], report: RunReport, dry_run: bool = False,
               force: bool = False, cursor: str | None = None, index_only: bool = False) -> None:
