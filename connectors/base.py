@@ -86,13 +86,15 @@ class OpKind(StrEnum):
 
 @dataclass(frozen=True)
 class WriteOp:
-    """One write. `key` is the idempotency key (the canonical id, also inside `payload` when
-    the mapping declares a key field); `external_id` is the vendor id for updates."""
+    """One write. `key` is the idempotency key (the canonical id); `key_field` is the vendor
+    field the mapping writes it into (its `key:`), which an upsert matches on; `external_id`
+    is the vendor id for updates."""
 
     kind: OpKind
     payload: dict[str, Any]
     key: str
     external_id: str | None = None
+    key_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,19 @@ class WebhookReply:
     events: list[WebhookEvent] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """A vendor's own limits, which set the fewest API calls a pull or a push can take.
+
+    `page_size` is the most records one list call returns, `batch_size` the most one write
+    call takes (1: the vendor writes one record per call). The benchmarks count the calls a
+    connector uses against these minimums.
+    """
+
+    page_size: int
+    batch_size: int
+
+
 # --- the contract --------------------------------------------------------------------------
 
 
@@ -145,6 +160,7 @@ class Connector(Protocol):
     """What the engine calls. `settings` is the system's config (`hub.config.System`)."""
 
     name: str
+    limits: Limits
 
     def pull(self, obj: str, since: str | None) -> Iterator[Page]:
         """Stream pages of records of `obj` changed after cursor `since` (all when None)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 from connectors.base import (
     ConnectorError,
+    Limits,
     OpKind,
     Page,
     RateLimited,
@@ -545,6 +546,7 @@ class FakeConnector:
         self.page_size: int = options["page_size"]
         self.batch_size: int = options["batch_size"]
         self.key_field: str = options["key_field"]
+        self.limits = Limits(self.page_size, self.batch_size)
         self.state: str = options["state"]
         self._faults = _Faults(options.get("faults") or {})
         self.calls: Counter[str] = Counter()  # API calls by kind: pull / get / push

@@ -8,7 +8,9 @@ Exit codes are part of the interface, because scripts and CI call these commands
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -82,3 +84,12 @@ def guarded(fn: Callable[[], Any]) -> Any:
         return fn()
     except SynchubError as exc:
         fail(str(exc))
+
+
+def on_stop_signal(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a clean stop: the job in hand finishes, nothing is lost."""
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from typing import Any
 
 import click
 
-from hub.cli.common import EXIT_PROBLEMS, config_option, fail, guarded, load_or_exit, main, store_url
+from hub.cli.common import EXIT_PROBLEMS, config_option, fail, guarded, load_or_exit, main, on_stop_signal, store_url
 from hub.config import HubConfig
 from hub.engine.report import Counts, RunReport
 from hub.engine.runner import Engine
@@ -26,15 +24,6 @@ def _store(hub: HubConfig, upgrade: bool = False) -> Store:
     elif not guarded(store.is_current):
         fail("the store is not at the current schema: run `synchub db upgrade` first")
     return store  # type: ignore[no-any-return]
-
-
-def _on_sigterm(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop: the job in hand finishes, nothing is lost."""
-    def handler(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 # --- db ------------------------------------------------------------------------------------
@@ -113,7 +102,7 @@ def worker(config: str | None, once: bool) -> None:
             while runner.run_once():
                 pass
         else:
-            _on_sigterm(runner.stopping)
+            on_stop_signal(runner.stopping)
             runner.run()
     finally:
         engine.close()
@@ -127,7 +116,7 @@ def scheduler(config: str | None) -> None:
     hub = load_or_exit(config)
     store = _store(hub)
     runner = Scheduler(hub, store)
-    _on_sigterm(runner.stopping)
+    on_stop_signal(runner.stopping)
     try:
         runner.run_as_leader()
     finally:

@@ -240,10 +240,11 @@ class PageWork:
         digest = record_hash(result.value)
         if link is not None and link.written_hash == digest:
             return
+        key_field = target.mapping.key_path
         if link is not None:
-            op = WriteOp(OpKind.UPDATE, result.value, item.canonical_id or "", link.external_id)
-        elif target.mapping.key_path:
-            op = WriteOp(OpKind.UPSERT, result.value, item.canonical_id or "")
+            op = WriteOp(OpKind.UPDATE, result.value, item.canonical_id or "", link.external_id, key_field)
+        elif key_field:
+            op = WriteOp(OpKind.UPSERT, result.value, item.canonical_id or "", key_field=key_field)
         else:
             op = WriteOp(OpKind.CREATE, result.value, item.canonical_id or "")
         item.writes.append(Write(target, op, digest, link))

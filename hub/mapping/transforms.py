@@ -789,7 +789,7 @@ _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _TAX_ID_NOISE = re.compile(r"[\s\-\u2010-\u2015\u2212]+")  # spaces and every dash people type
 
 
-def _uscc_check_char(body: str) -> str:
+def uscc_check_char(body: str) -> str:
     """The 18th character of a unified social credit code, from its first 17 (GB 32100-2015)."""
     total = sum(_USCC_VALUE[c] * w for c, w in zip(body, _USCC_WEIGHTS, strict=True))
     return _USCC_CHARSET[(31 - total % 31) % 31]
@@ -801,7 +801,7 @@ def _check_uscc(code: str, original: object) -> None:
     bad = next((c for c in code if c not in _USCC_VALUE), None)
     if bad is not None:
         _fail(original, f"is not a unified social credit code ({bad!r} is not allowed)")
-    if _uscc_check_char(code[:17]) != code[17]:
+    if uscc_check_char(code[:17]) != code[17]:
         _fail(original, "is not a unified social credit code (the check character is wrong)")
 
 
