@@ -337,7 +337,7 @@ class PageWork:
                 self.audit.append(AuditEntry("engine", "conflict", f"{self.flow.entity}/{item.canonical_id}",
                                              {**decision.as_dict(), "flow": self.flow.name}, self.ctx.run_id))
         self.counts.unchanged += sum(1 for i in self.items if i.live and i.canonical_id and not i.writes and not i.setbacks)
-        tx.golden_put(goldens)
+        tx.golden_put(goldens, versions=False)
         tx.upsert_links(links)
         tx.match_put(self.flow.entity, self.new_match_keys)
         if self.jobs:

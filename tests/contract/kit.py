@@ -92,6 +92,9 @@ class ContractKit:
     token_expiry: bool = True      # False when the vendor's credentials do not expire (skips that test)
     webhook_timestamps: bool = True  # False when the vendor's webhooks carry no timestamp to go stale
     options: dict[str, Any] = field(default_factory=dict)  # extra system `options` for the tests
+    # tests of the suite that do not apply to this vendor, by test function name, with the reason
+    # (an approval cannot be upserted by our key, say); the reason shows in the test report
+    skips: dict[str, str] = field(default_factory=dict)
     updates: bool = True           # False when records cannot be updated through `push` (approvals)
     upserts: bool = True           # False when the vendor has no upsert by a key of ours
 

@@ -38,6 +38,9 @@ def _open(kit: ContractKit, sandbox: Sandbox) -> Connector:
 
 @pytest.fixture
 def env(kit: ContractKit, request: pytest.FixtureRequest) -> Iterator[tuple[ContractKit, Sandbox, Connector]]:
+    reason = kit.skips.get(request.node.originalname)
+    if reason:
+        pytest.skip(f"{kit.name}: {reason}")
     records = getattr(request, "param", None) or 0
     sandbox = kit.start(records)
     connector = _open(kit, sandbox)
