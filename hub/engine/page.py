@@ -301,7 +301,8 @@ class PageWork:
             before = current.get(write.link.external_id, {}) if write.link else {}
             diff = _diff(before, write.op.payload)
             self.planned.append(PlannedWrite(target.system, write.op.kind.value, item.canonical_id or "",
-                                             write.link.external_id if write.link else None, diff))
+                                             write.link.external_id if write.link else None, diff,
+                                             write.op.payload))
             if write.link is None:
                 self.counts.created += 1
             else:

@@ -39,6 +39,7 @@ class PlannedWrite:
     canonical_id: str
     external_id: str | None
     diff: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,3 +56,17 @@ class RunReport:
     def summary(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.counts.as_dict().items())
         return f"{self.flow}: {self.status}: {parts}"
+
+
+@dataclass
+class Preview:
+    """One source record seen through a flow without writing: vendor form, canonical form,
+    and what each target would receive (payload and field diff against what it holds now)."""
+
+    flow: str
+    external_id: str
+    vendor: dict[str, Any] | None
+    canonical: dict[str, Any] | None
+    errors: list[str]
+    planned: list[PlannedWrite]
+    problems: list[str] = field(default_factory=list)

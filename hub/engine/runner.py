@@ -17,7 +17,7 @@ from connectors.base import Connector, ConnectorError, Page
 from hub.config import Flow, HubConfig, System
 from hub.engine import retry
 from hub.engine.page import PageContext, PageWork
-from hub.engine.report import Counts, RunReport
+from hub.engine.report import Counts, Preview, RunReport
 from hub.errors import SynchubError
 from hub.store import Store
 from hub.suggest import did_you_mean
@@ -55,6 +55,10 @@ class Engine:
         if system not in self._connectors:
             self._connectors[system] = self.factory(self.config.systems[system])
         return self._connectors[system]
+
+    def connectors(self) -> dict[str, Connector]:
+        """The connectors opened so far, by system."""
+        return dict(self._connectors)
 
     def close(self) -> None:
         for connector in self._connectors.values():
@@ -117,6 +121,24 @@ class Engine:
             raise
         self._finish_run(report)
         return report
+
+    def preview(self, name: str, external_id: str) -> Preview:
+        """What syncing one source record would do now, writing nothing (the admin's preview).
+
+        The record goes through the whole pipeline as a dry run: mapped in, matched, merged,
+        mapped out per target and compared with what each target holds now.
+        """
+        flow = self.flow(name)
+        connector = self.connector(flow.source.system)
+        records = retry.call(lambda: connector.get(flow.source.object, [external_id]), self.retry_policy,
+                             f"{flow.source.system}.get")
+        if not records:
+            return Preview(flow.name, external_id, None, None, [], [])
+        mapped = flow.source.mapping.to_canonical(records[0])
+        report = RunReport(flow.name, None)
+        self._page(flow, records[:1], report, dry_run=True, force=True)
+        return Preview(flow.name, external_id, records[0], mapped.value, [str(e) for e in mapped.errors],
+                       report.planned, report.problems)
 
     # --- pages -------------------------------------------------------------------------------
 

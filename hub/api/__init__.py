@@ -1,0 +1,34 @@
+"""The hub's HTTP service: vendor webhooks, the admin API, health and metrics (FastAPI).
+
+`create_app(config, store)` builds one app; `synchub api` and `synchub run` serve it with
+uvicorn. HTTP routing lives only in this package; what a route does is the engine's and the
+store's business.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from hub import __version__
+from hub.api import admin, errors, health, webhooks
+from hub.api.auth import Tokens
+from hub.api.state import DEFAULT_MAX_BODY, HubState
+from hub.config import HubConfig
+from hub.engine.runner import Engine, open_connector
+from hub.store import Store
+
+__all__ = ["create_app"]
+
+
+def create_app(config: HubConfig, store: Store, tokens: Tokens | None = None, engine: Engine | None = None,
+               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The app of one hub process; `tokens` default to the environment's (see `auth.py`)."""
+    app = FastAPI(title="synchub", version=__version__,
+                  description="Webhooks from the vendors, and the admin API of a running synchub.")
+    app.state.hub = HubState(config, store, engine or Engine(config, store, open_connector),
+                             tokens if tokens is not None else Tokens.from_env(), max_body=max_body)
+    errors.install(app)
+    app.include_router(webhooks.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    return app
