@@ -20,6 +20,7 @@ from hub import __version__
 from hub.config import HubConfig, load_config, reveal
 from hub.errors import InvalidInput, SynchubError
 from hub.logging import configure as configure_logging
+from hub.store import Store
 
 DEFAULT_CONFIG = "config/demo.yaml"
 CONFIG_ENV = "SYNCHUB_CONFIG"
@@ -93,3 +94,13 @@ def on_stop_signal(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def open_store(hub: HubConfig, upgrade: bool = False) -> Store:
+    """The config's store, migrated first when asked; exits when it is unusable or behind."""
+    store = guarded(lambda: Store.open(store_url(hub)))
+    if upgrade:
+        guarded(store.upgrade)
+    elif not guarded(store.is_current):
+        fail("the store is not at the current schema: run `synchub db upgrade` first")
+    return store  # type: ignore[no-any-return]

@@ -8,23 +8,12 @@ from typing import Any
 
 import click
 
-from hub.cli.common import EXIT_PROBLEMS, config_option, fail, guarded, load_or_exit, main, on_stop_signal, store_url
-from hub.config import HubConfig
+from hub.cli.common import EXIT_PROBLEMS, config_option, fail, guarded, load_or_exit, main, on_stop_signal, open_store
 from hub.engine.report import Counts, RunReport
 from hub.engine.runner import Engine
 from hub.engine.worker import Worker
 from hub.scheduler import Scheduler
-from hub.store import Job, Store
-
-
-def _store(hub: HubConfig, upgrade: bool = False) -> Store:
-    store = guarded(lambda: Store.open(store_url(hub)))
-    if upgrade:
-        guarded(store.upgrade)
-    elif not guarded(store.is_current):
-        fail("the store is not at the current schema: run `synchub db upgrade` first")
-    return store  # type: ignore[no-any-return]
-
+from hub.store import Job
 
 # --- db ------------------------------------------------------------------------------------
 
@@ -38,7 +27,7 @@ def db() -> None:
 @config_option
 def db_upgrade(config: str | None) -> None:
     """Create or migrate the store's tables to the current schema."""
-    store = _store(load_or_exit(config), upgrade=True)
+    store = open_store(load_or_exit(config), upgrade=True)
     click.echo(f"store is at the current schema ({store.dialect})")
 
 
@@ -56,7 +45,7 @@ def db_upgrade(config: str | None) -> None:
 def sync(flow: str, config: str | None, dry_run: bool, full: bool, index_only: bool, upgrade: bool) -> None:
     """Run FLOW once, now, and print a summary. Exit code 1 if any record failed."""
     hub = load_or_exit(config)
-    store = _store(hub, upgrade=upgrade)
+    store = open_store(hub, upgrade=upgrade)
     engine = Engine(hub, store)
 
     def progress(page: int, counts: Counts) -> None:
@@ -94,7 +83,7 @@ def _print_report(report: RunReport, dry_run: bool) -> None:
 def worker(config: str | None, once: bool) -> None:
     """Run queued jobs (flow runs, retries, webhooks) until stopped with SIGTERM."""
     hub = load_or_exit(config)
-    store = _store(hub)
+    store = open_store(hub)
     engine = Engine(hub, store)
     runner = Worker(engine, store)
     try:
@@ -114,7 +103,7 @@ def worker(config: str | None, once: bool) -> None:
 def scheduler(config: str | None) -> None:
     """Enqueue each flow on its schedule; on PostgreSQL one leader among many."""
     hub = load_or_exit(config)
-    store = _store(hub)
+    store = open_store(hub)
     runner = Scheduler(hub, store)
     on_stop_signal(runner.stopping)
     try:
@@ -138,7 +127,7 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
 def dlq_list(config: str | None, flow: str | None, limit: int, as_json: bool) -> None:
     """List dead-lettered records, newest first."""
-    store = _store(load_or_exit(config))
+    store = open_store(load_or_exit(config))
     with store.transaction() as tx:
         jobs = tx.dead_jobs(limit=limit, offset=0, flow=flow)
     for job in jobs:
@@ -157,7 +146,7 @@ def dlq_list(config: str | None, flow: str | None, limit: int, as_json: bool) ->
 @config_option
 def dlq_show(job_id: int, config: str | None) -> None:
     """Everything about one dead letter: reason, field errors, the record as it was."""
-    store = _store(load_or_exit(config))
+    store = open_store(load_or_exit(config))
     with store.transaction() as tx:
         job = tx.job_get(job_id)
     if job is None or job.status != "dead":
@@ -173,7 +162,7 @@ def dlq_replay(job_ids: tuple[int, ...], replay_all: bool, config: str | None) -
     """Queue dead letters again (after fixing the mapping or the data); a worker runs them."""
     if not job_ids and not replay_all:
         fail("name job ids, or use --all")
-    store = _store(load_or_exit(config))
+    store = open_store(load_or_exit(config))
     with store.transaction() as tx:
         count = tx.replay(None if replay_all else list(job_ids))
     click.echo(f"{count} dead letter{'s' if count != 1 else ''} queued again")
@@ -184,7 +173,7 @@ def dlq_replay(job_ids: tuple[int, ...], replay_all: bool, config: str | None) -
 @config_option
 def dlq_discard(job_ids: tuple[int, ...], config: str | None) -> None:
     """Delete dead letters that need no replay."""
-    store = _store(load_or_exit(config))
+    store = open_store(load_or_exit(config))
     with store.transaction() as tx:
         count = tx.discard(list(job_ids))
     click.echo(f"{count} dead letter{'s' if count != 1 else ''} discarded")
