@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from hub.logging import protect
+
 Scope = Literal["read", "operator"]
 READ_ENV = "SYNCHUB_API_READ_TOKENS"
 OPERATOR_ENV = "SYNCHUB_API_OPERATOR_TOKENS"
@@ -51,7 +53,10 @@ class Tokens:
 
 
 def _parse(text: str) -> tuple[bytes, ...]:
-    return tuple(_digest(t.strip()) for t in text.split(",") if t.strip())
+    tokens = [t.strip() for t in text.split(",") if t.strip()]
+    for token in tokens:
+        protect(token)
+    return tuple(_digest(t) for t in tokens)
 
 
 def _any_equal(digest: bytes, accepted: tuple[bytes, ...]) -> bool:

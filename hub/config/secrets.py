@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import SecretError
+from hub.logging import protect
 
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -32,6 +33,7 @@ class Secret:
     def __init__(self, value: str, reference: str) -> None:
         self._value = value
         self.reference = reference
+        protect(value)
 
     def reveal(self) -> str:
         return self._value
