@@ -9,11 +9,11 @@ CONFIG ?= config/demo.yaml
 run: $(VENV)/.run-installed
 	$(BIN)/synchub check $(CONFIG)
 	@for mapping in mappings/*/*.yaml; do \
-	  vendor=$$(dirname $$mapping); file=$$(basename $$mapping .yaml); object=$${file%.*}; \
-	  sample=$$vendor/samples/$$object.jsonl; \
-	  [ -f $$sample ] || continue; \
+	  vendor=$$(dirname "$$mapping"); file=$$(basename "$$mapping" .yaml); object="$${file%.*}"; \
+	  sample="$$vendor/samples/$$object.jsonl"; \
+	  [ -f "$$sample" ] || continue; \
 	  echo; echo "== $$sample -> $$mapping (inbound)"; \
-	  $(BIN)/synchub map $$mapping --direction inbound --in $$sample || true; \
+	  $(BIN)/synchub map "$$mapping" --direction inbound --in "$$sample" || true; \
 	done
 
 test: $(VENV)/.test-installed

@@ -32,13 +32,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mapping import machine  # noqa: E402  (bench/mapping.py: one description of the machine for every benchmark)
+
 from connectors.fake.connector import FakeVendor  # noqa: E402
 from hub.config import load_config  # noqa: E402
 from hub.engine.runner import Engine  # noqa: E402
+from hub.logging import configure as configure_logging  # noqa: E402
 from hub.store import Store  # noqa: E402
 from hub.store.testing import temporary_postgres_database  # noqa: E402
-from hub.logging import configure as configure_logging  # noqa: E402
-from mapping import machine  # noqa: E402  (bench/mapping.py: one description of the machine for every benchmark)
 
 DATA = Path(__file__).parent / "data"
 FLOW = "customers-crm-to-erp"

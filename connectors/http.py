@@ -166,8 +166,10 @@ class HttpClient:
                    headers: dict[str, str], timeout: float | None) -> requests.Response:
         url = self.url(path)
         try:
+            # `verify` given explicitly: requests lets REQUESTS_CA_BUNDLE override session.verify
             response = self.session.request(method, url, params=params or None, json=json, data=data,
-                                            headers=headers, timeout=timeout or self.timeout)
+                                            headers=headers, timeout=timeout or self.timeout,
+                                            verify=self.session.verify)
         except requests.Timeout:
             self.calls[0] += 1
             raise Unavailable(f"{self.vendor}: {method} {_path(url)} timed out after {timeout or self.timeout:g} s") from None

@@ -12,7 +12,6 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Any
 
-
 _REPR = reprlib.Repr()
 _REPR.maxstring = 60
 _REPR.maxother = 60

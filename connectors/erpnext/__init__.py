@@ -7,6 +7,10 @@ connector, webhook and sandbox modules live beside this file.
 
 from typing import Any
 
+from connectors.erpnext.connector import Connector
+
+__all__ = ["SETTINGS_SCHEMA", "Connector"]
+
 SETTINGS_SCHEMA: dict[str, Any] = {
     "auth": {
         "type": "object",
@@ -49,6 +53,28 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "description": "The site's time zone (ERPNext datetimes carry none), e.g. Asia/Shanghai."
+            },
+            "page_size": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Rows per list call (limit_page_length) when pulling; default 100."
+            },
+            "concurrency": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 32,
+                "description": "Documents read or written at the same time (ERPNext writes one per call); default 4."
+            },
+            "full_documents": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "Doctypes read as full documents with their child tables (one GET each); "
+                               "default: Sales Order and the other transactions."
+            },
+            "ca_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "CA certificate file to trust for the site's HTTPS (self-signed or private CA)."
             }
         }
     }

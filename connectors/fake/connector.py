@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,6 @@ from connectors.base import (
     WriteOp,
     WriteResult,
 )
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-
 from hub.config.model import System
 from hub.config.secrets import reveal
 

@@ -42,7 +42,9 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "secret": {
                 "type": "string",
                 "minLength": 1,
-                "description": "Shared secret expected in the automation webhook's X-Synchub-Token header."
+                "description": "Shared secret the automation webhook presents: put it in the webhook URL as "
+                               "?token=<secret> (Odoo sends no custom headers), or have a proxy add it as the "
+                               "X-Odoo-Webhook-Token header."
             }
         }
     },
@@ -50,6 +52,28 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": [],
-        "properties": {}
+        "properties": {
+            "page_size": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 5000,
+                "description": "Records per search_read page (default 500)."
+            },
+            "fields": {
+                "type": "object",
+                "description": "Fields to read per model, e.g. {res.partner: [name, ref, vat]}; all fields when a "
+                               "model is not listed. write_date is always added (the cursor needs it).",
+                "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+            },
+            "ca_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "CA bundle to trust for a server with a private certificate."
+            }
+        }
     }
 }
+
+from connectors.odoo.connector import Connector  # noqa: E402 - the schema above must not need the connector
+
+__all__ = ["SETTINGS_SCHEMA", "Connector"]

@@ -7,6 +7,10 @@ connector, webhook and sandbox modules live beside this file.
 
 from typing import Any
 
+from connectors.salesforce.connector import Connector
+
+__all__ = ["SETTINGS_SCHEMA", "Connector"]
+
 SETTINGS_SCHEMA: dict[str, Any] = {
     "auth": {
         "type": "object",
@@ -71,6 +75,17 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "type": "string",
                 "pattern": "^v[0-9]+\\.[0-9]$",
                 "description": "REST API version, e.g. v60.0."
+            },
+            "page_size": {
+                "type": "integer",
+                "minimum": 200,
+                "maximum": 2000,
+                "description": "Records per query page (Sforce-Query-Options batchSize, 200 to 2000)."
+            },
+            "ca_file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "CA bundle to trust for the API and token hosts (a sandbox's self-signed CA)."
             }
         }
     }

@@ -138,7 +138,7 @@ class WebhookSender:
             delivery.last_error = type(exc).__name__
         if delivery.attempts > len(self.delays):
             delivery.status = "failed"
-            log.warning("sandbox webhook given up", event=delivery.event, attempts=delivery.attempts)
+            log.warning("sandbox webhook given up", webhook_event=delivery.event, attempts=delivery.attempts)
             return
         delay = self.delays[delivery.attempts - 1] * self.retry_scale
         with self._lock:

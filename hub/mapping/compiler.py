@@ -21,8 +21,8 @@ from hub import canonical
 from hub.errors import FieldError, Problem, RuleError, TransformError, show
 from hub.mapping import transforms
 from hub.mapping.paths import FieldPath, Setter, make_getter, make_setter, parse_path
-from hub.suggest import did_you_mean
 from hub.schemacheck import is_clean
+from hub.suggest import did_you_mean
 from hub.yamldoc import Document, PathKey, dotted
 
 

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import (
     ROUND_CEILING,
     ROUND_DOWN,
@@ -464,7 +464,7 @@ def _not() -> TransformFn:
 # fold=0: a skipped time (02:30 on a spring-forward day) is read with the offset in force
 # before the gap, and a repeated time (01:30 on a fall-back day) as its first occurrence.
 
-_UTC = timezone.utc
+_UTC = UTC
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _DATETIME_KEYWORDS = ("iso", "epoch_ms", "epoch_s")
 _EPOCH_SCALE = {"epoch_ms": Decimal(1000), "epoch_s": Decimal(1_000_000)}  # to microseconds

@@ -9,9 +9,9 @@ cursor become visible together or not at all.
 from __future__ import annotations
 
 import threading
-from types import ModuleType
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Literal, cast
 
 import structlog

@@ -161,7 +161,8 @@ class ContractKit:
                    if route.split(" ", 1)[0] in ("POST", "PATCH", "PUT") and not self.is_auth_route(route))
 
     def is_auth_route(self, route: str) -> bool:
-        return any(part in route for part in ("token", "authenticate", "login"))
+        lowered = route.lower()
+        return any(part in lowered for part in ("token", "authenticate", "login"))
 
     # --- webhooks ------------------------------------------------------------------------
 

@@ -2,4 +2,5 @@
 PostgreSQL fixtures (a database per session, emptied for each test)."""
 
 from harness import hub  # noqa: F401
+
 from tests.store.fixtures import pg_database_url, pg_session_store, postgres_store  # noqa: F401

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from harness import DATA, contact
 
 from connectors.fake.connector import FakeVendor
-from harness import DATA, contact
 
 RECORDS = 900
 

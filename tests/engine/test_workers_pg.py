@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-
 from harness import DATA, contact, make_hub
+
 from hub.config import load_config
 from hub.engine.runner import Engine
 from hub.engine.worker import Worker, record_job

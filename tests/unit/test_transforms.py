@@ -4,7 +4,7 @@ that bad data only ever raises TransformError."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -635,7 +635,7 @@ def pattern(fmt: str, tz: str = "UTC") -> dict[str, str]:
         ("2024-05-01 08:00 Z", {"format": "%Y-%m-%d %H:%M %z"}, "2024-05-01T08:00:00Z"),
         # objects
         (datetime(2024, 5, 1, 16, 0), SHANGHAI, "2024-05-01T08:00:00Z"),
-        (datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc), SHANGHAI, "2024-05-01T08:00:00Z"),
+        (datetime(2024, 5, 1, 8, 0, tzinfo=UTC), SHANGHAI, "2024-05-01T08:00:00Z"),
         (date(2024, 5, 1), SHANGHAI, "2024-04-30T16:00:00Z"),
     ],
 )
@@ -804,7 +804,7 @@ ROUND_TRIP_ZONES = [
 canonical_datetimes = st.datetimes(
     min_value=datetime(1800, 1, 1),
     max_value=datetime(2300, 12, 31),
-    timezones=st.just(timezone.utc),
+    timezones=st.just(UTC),
 ).map(lambda d: d.replace(tzinfo=None).isoformat() + "Z")
 
 
