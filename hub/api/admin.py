@@ -54,6 +54,7 @@ class RunOut(BaseModel):
     failed: int
     dead: int
     waiting: int
+    skipped: int
     note: str | None
 
 

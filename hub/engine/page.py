@@ -122,7 +122,8 @@ class PageWork:
             self.items.append(Item(raw, external, record_hash(raw, mapping.fingerprint)))
 
     def read(self, tx: Tx) -> None:
-        links = tx.links_by_external(self.source.system, self.source.object, [i.external_id for i in self.items])
+        links = tx.links_by_external(self.source.system, self.source.object, [i.external_id for i in self.items],
+                                     self.flow.entity)
         for item in self.items:
             item.link = links.get(item.external_id)
             if item.link is not None and item.link.seen_hash == item.seen and not self.ctx.force:
@@ -137,8 +138,13 @@ class PageWork:
 
     def _map_inbound(self, tx: Tx) -> None:
         resolver = LinkResolver(tx, self.source.system, inbound=True)
+        mapping = self.source.mapping
         for item in self._live():
-            result = self.source.mapping.to_canonical(item.raw, resolver)
+            if not mapping.takes(item.raw):
+                item.outcome = "skipped"
+                self.counts.skipped += 1
+                continue
+            result = mapping.to_canonical(item.raw, resolver)
             if result.errors:
                 self._fail(item, result.errors)
             else:

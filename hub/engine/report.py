@@ -8,7 +8,8 @@ from typing import Any
 
 @dataclass
 class Counts:
-    """Per-run tallies. `failed` counts records parked for a later retry; `dead` those dead-lettered."""
+    """Per-run tallies. `failed` counts records parked for a later retry; `dead` those dead-lettered;
+    `skipped` those the source mapping's `only` leaves out (not an entity of this flow)."""
 
     pulled: int = 0
     created: int = 0
@@ -18,6 +19,7 @@ class Counts:
     failed: int = 0
     dead: int = 0
     waiting: int = 0
+    skipped: int = 0
 
     def add(self, other: Counts) -> None:
         for f in fields(self):

@@ -151,7 +151,7 @@ class RuleCompiler:
         if "each" in spec:
             read = self._each(target, spec, read, source, path, scope)
         stages = self._stages(spec, path)
-        when = self._conditions(spec.get("when"), (*path, "when"), scope)
+        when = self.conditions(spec.get("when"), (*path, "when"), scope)
         ref = self._ref(spec.get("ref"), (*path, "ref"))
         default = copy.deepcopy(spec["default"]) if "default" in spec else _NO_DEFAULT
         required = bool(spec.get("required", False))
@@ -208,7 +208,7 @@ class RuleCompiler:
             raise RuleError("'each' needs 'from' naming one list")
         inner_scope = scope.nested(target.names if scope.inbound else parse_path(spec["from"]).names)
         inner = self.rules(spec["each"], (*path, "each"), inner_scope)
-        where = self._conditions(spec.get("where"), (*path, "where"), inner_scope)
+        where = self.conditions(spec.get("where"), (*path, "where"), inner_scope)
         return _each_items(read, inner, where, target.text, source)
 
     # --- modifiers -----------------------------------------------------------------------
@@ -237,7 +237,7 @@ class RuleCompiler:
                 self.fail(where, str(exc))
         return built
 
-    def _conditions(self, spec: Any, path: PathKey, scope: Scope) -> Predicate | None:
+    def conditions(self, spec: Any, path: PathKey, scope: Scope) -> Predicate | None:
         if spec is None:
             return None
         items = spec if isinstance(spec, list) else [spec]

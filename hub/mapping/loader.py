@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from hub import canonical
 from hub.errors import FieldError, MappingError, RuleError
-from hub.mapping.compiler import CompiledRules, Context, PassThrough, Resolver, RuleCompiler, Scope
+from hub.mapping.compiler import CompiledRules, Context, PassThrough, Predicate, Resolver, RuleCompiler, Scope
 from hub.mapping.paths import Getter, make_getter, make_setter, parse_path
 from hub.schemacheck import is_clean, schema_problems
 from hub.suggest import did_you_mean
@@ -51,6 +51,11 @@ class Mapping:
     _id_getter: Getter | None = None
     _key_getter: Getter | None = None
     fingerprint: str = ""  # changes whenever the file does, so records mapped by an old version look changed
+    _only: Predicate | None = None
+
+    def takes(self, record: dict[str, Any]) -> bool:
+        """Whether this vendor record is an entity of this mapping at all (its `only` conditions)."""
+        return self._only is None or bool(self._only(record, Context(record, _PASS_THROUGH)))
 
     def to_canonical(self, record: dict[str, Any], resolver: Resolver = _PASS_THROUGH,
                      validate: bool = True) -> MapResult:
@@ -111,6 +116,8 @@ def compile_document(doc: Document) -> Mapping:
     compiler = RuleCompiler(doc, nulls, shape)
     inbound = _direction(compiler, data, "inbound", Scope(entity, inbound=True))
     outbound = _direction(compiler, data, "outbound", Scope(entity, inbound=False))
+    only = compiler.conditions(data.get("only"), ("only",), Scope(entity, inbound=True)) \
+        if is_clean(shape, "only") else None
     id_getter = _getter(compiler, data, "id")
     key_getter = _getter(compiler, data, "key")
     if outbound is not None and key_getter is not None:
@@ -118,7 +125,7 @@ def compile_document(doc: Document) -> Mapping:
     if compiler.problems:
         raise MappingError(compiler.problems)
     return Mapping(doc.file, data["connector"], data["object"], entity, data.get("id"), data.get("key"),
-                   inbound, outbound, id_getter, key_getter, doc.digest)
+                   inbound, outbound, id_getter, key_getter, doc.digest, only)
 
 
 def _direction(compiler: RuleCompiler, data: dict[str, Any], name: str, scope: Scope) -> CompiledRules | None:

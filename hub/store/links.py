@@ -19,7 +19,7 @@ from hub.store.types import utcnow
 
 log = structlog.get_logger()
 
-_KEY = ("external_id", "system", "object")
+_KEY = ("external_id", "system", "object", "entity")
 
 
 def _link(row: Row) -> Link:
@@ -27,16 +27,20 @@ def _link(row: Row) -> Link:
 
 
 class LinksMixin(TxBase):
-    def links_by_external(self, system: str, object: str, external_ids: list[str]) -> dict[str, Link]:
+    def links_by_external(self, system: str, object: str, external_ids: list[str],
+                          entity: str | None = None) -> dict[str, Link]:
         """The links of these external ids in (system, object), keyed by external id.
 
-        Ids without a link are simply absent: they are records we have never seen.
+        Ids without a link are simply absent: they are records we have never seen. A vendor
+        record linked as several entities needs `entity` to say which link is meant.
         """
         found: dict[str, Link] = {}
         for part in chunked(unique(external_ids)):
             stmt = select(links).where(
                 links.c.system == system, links.c.object == object, links.c.external_id.in_(part)
             )
+            if entity is not None:
+                stmt = stmt.where(links.c.entity == entity)
             for row in self.connection.execute(stmt):
                 found[row.external_id] = _link(row)
         return found
@@ -81,9 +85,9 @@ class LinksMixin(TxBase):
         return [_link(row) for row in self.connection.execute(stmt)]
 
     def upsert_links(self, batch: list[Link]) -> None:
-        """Insert links, or update existing ones found by (system, object, external_id).
+        """Insert links, or update existing ones found by (system, object, external_id, entity).
 
-        An existing link takes the given entity and canonical id (a re-match moves it); a
+        An existing link takes the given canonical id (a re-match moves it); a
         hash given as None keeps the stored one, so a pull can record `seen_hash` without
         knowing `written_hash` and vice versa. To clear a hash use `set_written_hashes`.
         Repeats of one key in the batch: the last one wins.
@@ -92,7 +96,7 @@ class LinksMixin(TxBase):
             return
         now = utcnow()
         rows = {
-            (link.system, link.object, link.external_id): {
+            (link.system, link.object, link.external_id, link.entity): {
                 "entity": link.entity,
                 "canonical_id": link.canonical_id,
                 "system": link.system,

@@ -103,6 +103,7 @@ class Run:
     dead: int = 0
     waiting: int = 0
     note: str | None = None
+    skipped: int = 0
 
 
 @dataclass(frozen=True, slots=True)

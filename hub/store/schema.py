@@ -34,7 +34,7 @@ OPEN_JOB_STATUSES = ("queued", "running")
 JOB_STATUSES = ("queued", "running", "done", "dead")
 RUN_STATUSES = ("running", "ok", "partial", "failed")
 INBOX_STATUSES = ("new", "done")
-RUN_COUNTERS = ("pulled", "created", "updated", "unchanged", "skipped_echo", "failed", "dead", "waiting")
+RUN_COUNTERS = ("pulled", "created", "updated", "unchanged", "skipped_echo", "failed", "dead", "waiting", "skipped")
 
 _ZERO = text("0")
 
@@ -72,7 +72,9 @@ links = Table(
     # leading column is always an index condition, even before PostgreSQL has statistics for
     # the table (with (system, object) first, a fresh table's planner filters every row of
     # the system instead, and the first import of 100k records crawls).
-    UniqueConstraint("external_id", "system", "object", name="uq_links_external_id_system_object"),
+    # entity last: one vendor record can stand for several entities (an ERP sales order is an
+    # order, and also the request of its contract approval), each with its own canonical id.
+    UniqueConstraint("external_id", "system", "object", "entity", name="uq_links_external_system_object_entity"),
     Index("ix_links_entity_canonical_system", "entity", "canonical_id", "system"),
     # The push path looks a target's links up by canonical id without knowing the entity;
     # canonical_id leads for the same reason as above.

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from harness import Hub, contact
+
+from hub.mapping import load_mapping
 
 
 def partners(hub: Hub) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -227,3 +232,20 @@ def test_equal_timestamps_across_a_page_boundary_lose_nothing(hub: Hub) -> None:
     report = hub.sync("customers-crm-to-erp")
     assert report.counts.pulled == 70
     assert sum(1 for p in hub.erp.records("partner") if p["payment_terms"] == "Net 60") == 70
+
+
+def test_records_the_source_mapping_does_not_take_are_skipped_and_counted(hub: Hub) -> None:
+    """A mapping's `only` (e.g. only won deals are orders) leaves other records out, not dead."""
+    flow = hub.config.flows["customers-crm-to-erp"]
+    copy = hub.tmp / "contact.customer.yaml"
+    copy.write_text(Path(flow.source.mapping.file).read_text("utf-8") + "\nonly: {field: kind, not_equals: lead}\n",
+                    "utf-8")
+    source = replace(flow.source, mapping=load_mapping(copy))
+    hub.config.flows["customers-crm-to-erp"] = replace(flow, source=source)
+    hub.crm.insert("contact", [contact(1), contact(2, kind="lead"), contact(3)])
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.created, report.counts.skipped, report.counts.dead) == (2, 1, 0)
+    assert hub.erp.count("partner") == 2
+    with hub.store.transaction() as tx:
+        run = tx.run_get(report.run_id or 0)
+    assert run is not None and run.skipped == 1

@@ -70,6 +70,18 @@ def test_upsert_links_is_idempotent_on_the_unique_key(store: Store) -> None:
         assert len(tx.links_of("customer", "c2")) == 2
 
 
+def test_one_vendor_record_can_be_linked_as_several_entities(store: Store) -> None:
+    """An ERP sales order is an order, and also the request of its contract approval."""
+    with store.transaction() as tx:
+        tx.upsert_links([Link("order", "ord-1", "erp", "sale.order", "42"),
+                         Link("approval", "apr-1", "erp", "sale.order", "42")])
+        tx.upsert_links([Link("approval", "apr-1", "erp", "sale.order", "42", seen_hash="s")])
+        assert tx.links_by_external("erp", "sale.order", ["42"], "order")["42"].canonical_id == "ord-1"
+        assert tx.links_by_external("erp", "sale.order", ["42"], "approval")["42"].canonical_id == "apr-1"
+        assert tx.links_of("order", "ord-1")[0].external_id == "42"
+        assert tx.links_of("approval", "apr-1")[0].seen_hash == "s"
+
+
 def test_hash_setters_update_in_batch(store: Store) -> None:
     with store.transaction() as tx:
         tx.upsert_links([_link(f"A{i}", f"c{i}", written_hash="old") for i in range(5)])

@@ -47,11 +47,31 @@ def test_migrations_apply_from_empty(empty_url: str) -> None:
         assert not store.is_current()
         store.upgrade()
         assert store.is_current()
-        assert store.revision() == head_revision() == "0001"
+        assert store.revision() == head_revision() == "0002"
         store.upgrade()  # idempotent
         assert store.is_current()
         tables = set(inspect(store.engine).get_table_names())
         assert {t.name for t in ALL_TABLES} <= tables
+    finally:
+        store.dispose()
+
+
+def test_0002_keeps_the_links_of_a_0001_store(empty_url: str) -> None:
+    """Links keyed by entity (0002): a store made by 0001 upgrades with its rows intact."""
+    command.upgrade(alembic_config(url=empty_url), "0001")
+    store = Store.open(empty_url)
+    try:
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO links (entity, canonical_id, system, object, external_id, seen_hash, updated_at) "
+                "VALUES ('order', 'ord-1', 'erp', 'sale.order', '42', 's1', CURRENT_TIMESTAMP)")
+        store.upgrade()
+        with store.transaction() as tx:
+            kept = tx.links_by_external("erp", "sale.order", ["42"])["42"]
+            assert (kept.entity, kept.canonical_id, kept.seen_hash) == ("order", "ord-1", "s1")
+            tx.upsert_links([Link("approval", "apr-1", "erp", "sale.order", "42")])
+            assert len(tx.links_by_external("erp", "sale.order", ["42"], "approval")) == 1
+            assert tx.runs_recent(limit=1) == []
     finally:
         store.dispose()
 

@@ -267,3 +267,28 @@ class TestCompileProblems:
             "m.yaml:1:1: missing required key 'entity'",
             "m.yaml:1:1: missing required key 'object'",
         ]
+
+
+class TestOnly:
+    """`only`: the vendor records that are this entity at all (others are skipped, not errors)."""
+
+    MAPPING = HEAD + textwrap.dedent("""\
+        only:
+          - {field: StageName, in: [Closed Won]}
+          - {field: IsDeleted, not_equals: true}
+        inbound:
+          name: Name
+        """)
+
+    def test_records_meeting_every_condition_are_taken(self) -> None:
+        mapping = compile_text(self.MAPPING)
+        assert mapping.takes({"Name": "A", "StageName": "Closed Won", "IsDeleted": False})
+        assert not mapping.takes({"Name": "B", "StageName": "Prospecting"})
+        assert not mapping.takes({"Name": "C", "StageName": "Closed Won", "IsDeleted": True})
+
+    def test_a_mapping_without_only_takes_everything(self) -> None:
+        assert compile_text(HEAD + "inbound:\n  name: Name\n").takes({})
+
+    def test_a_bad_condition_is_located(self) -> None:
+        problems = problems_of(HEAD + "only: {field: StageName, is: won}\ninbound:\n  name: Name\n")
+        assert problems and all(p.startswith("m.yaml:") and "(at only" in p for p in problems)
