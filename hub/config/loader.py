@@ -163,7 +163,7 @@ class _Loader:
         if mapping is None:
             return None
         self._check_mapping_matches(mapping, connector, spec["object"], entity, direction, here)
-        return Endpoint(system_name, spec["object"], mapping)
+        return Endpoint(system_name, spec["object"], mapping, bool(spec.get("create", True)))
 
     def _mapping(self, file: Path, here: PathKey) -> Mapping | None:
         file = file.resolve()

@@ -37,6 +37,7 @@ class Endpoint:
     system: str
     object: str
     mapping: Mapping
+    create: bool = True  # a target with False only updates records already linked to the canonical one
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,8 @@ class PageWork:
                 self._plan_one(item, target, links.get(item.canonical_id or ""), resolver)
 
     def _plan_one(self, item: Item, target: Endpoint, link: Link | None, resolver: LinkResolver) -> None:
+        if link is None and not target.create:
+            return  # an update-only target: this record has no counterpart there to update
         record = {**(item.golden or {}), "id": item.canonical_id}
         result = target.mapping.to_vendor(record, resolver)
         if any(e.code == "unresolved_ref" for e in result.errors):

@@ -249,3 +249,18 @@ def test_records_the_source_mapping_does_not_take_are_skipped_and_counted(hub: H
     with hub.store.transaction() as tx:
         run = tx.run_get(report.run_id or 0)
     assert run is not None and run.skipped == 1
+
+
+def test_an_update_only_target_writes_to_linked_records_and_creates_none(hub: Hub) -> None:
+    """`create: false`: an approval's decision goes onto its order, never into a new record."""
+    flow = hub.config.flows["customers-crm-to-erp"]
+    hub.crm.insert("contact", [contact(1), contact(2)])
+    assert hub.sync("customers-crm-to-erp").counts.created == 2  # both now linked in the ERP
+    hub.config.flows["customers-crm-to-erp"] = replace(flow, targets=(replace(flow.targets[0], create=False),))
+    [first, *_] = hub.crm.records("contact")
+    hub.crm.update("contact", first["id"], {"email": "changed@example.cn"})
+    hub.crm.insert("contact", [contact(3)])
+    report = hub.sync("customers-crm-to-erp")
+    assert (report.counts.created, report.counts.updated) == (0, 1)
+    assert hub.erp.count("partner") == 2
+    assert "changed@example.cn" in [p["mail"] for p in hub.erp.records("partner")]
