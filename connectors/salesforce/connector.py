@@ -48,7 +48,7 @@ MODSTAMP = "SystemModstamp"
 
 # Child relationships read with their parent: relationship name and its fields.
 CHILDREN: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Opportunity": ("OpportunityLineItems", ("Id", "Product2Id", "Quantity", "UnitPrice", "TotalPrice", "Name")),
+    "Opportunity": ("OpportunityLineItems", ("Id", "Product2Id", "ProductCode", "Quantity", "UnitPrice", "TotalPrice", "Name")),
 }
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connectors.salesforce import webhook
 from connectors.sandbox import FaultSpec, SandboxKit, SandboxOptions
+from connectors.sandbox.seed import PRODUCTS as CATALOGUE
 from connectors.sandbox.seed import Company, companies
 from connectors.sandbox.webhooks import OutboundCall
 
@@ -213,6 +214,7 @@ OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
         FieldDef("OpportunityId", "reference", "Opportunity ID", 18, required=True, reference_to="Opportunity"),
         FieldDef("Product2Id", "reference", "Product ID", 18, reference_to="Product2"),
         FieldDef("Name", "string", "Opportunity Product Name", 376, writable=False),
+        FieldDef("ProductCode", "string", "Product Code", 255, writable=False),
         FieldDef("Quantity", "double", "Quantity", required=True),
         FieldDef("UnitPrice", "currency", "Sales Price", required=True),
         FieldDef("TotalPrice", "currency", "Total Price", writable=False),
@@ -220,8 +222,7 @@ OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
         FieldDef("CurrencyIsoCode", "picklist", "Currency", 3, writable=False),
     ]),
 )}
-PRODUCTS = {make_id("01t", n): name for n, name in enumerate(
-    ("Industrial Controller IC-200", "Servo Motor SM-75", "工业网关 GW-8", "Sensor Kit SK-4", "年度维保服务"), start=1)}
+PRODUCTS = {make_id("01t", n): product for n, product in enumerate(CATALOGUE, start=1)}  # Product2 Id -> product
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -595,16 +596,16 @@ class Org:
             if company.number % 10 == 0:
                 opportunity = self._insert("Opportunity", _opportunity_of(company, account), stamp)
                 for line in range(1 + company.number % 3):
-                    product_id, name = products[(company.number + line) % len(products)]
+                    product_id, product = products[(company.number + line) % len(products)]
                     self._insert("OpportunityLineItem", {
                         "OpportunityId": opportunity["Id"], "Product2Id": product_id,
                         "Quantity": float(1 + (company.number * 7 + line) % 20),
-                        "UnitPrice": float(100 * (1 + (company.number + line * 3) % 50)),
-                    }, stamp, product_name=name)
+                        "UnitPrice": product.price,
+                    }, stamp)
 
     # records
 
-    def _insert(self, obj: str, values: dict[str, Any], stamp: str, product_name: str | None = None) -> dict[str, Any]:
+    def _insert(self, obj: str, values: dict[str, Any], stamp: str) -> dict[str, Any]:
         """Store a new record (values already valid) with its system fields and derived values."""
         spec = OBJECTS[obj]
         record: dict[str, Any] = dict.fromkeys(spec.fields)
@@ -618,7 +619,9 @@ class Org:
         if obj == "OpportunityLineItem":
             parent = self.tables["Opportunity"][record["OpportunityId"]]
             record["CurrencyIsoCode"] = parent.get("CurrencyIsoCode")
-            record["Name"] = f"{parent['Name']} {product_name or PRODUCTS.get(record.get('Product2Id') or '', 'Product')}"
+            product = PRODUCTS.get(record.get("Product2Id") or "")
+            record["Name"] = f"{parent['Name']} {product.name if product else 'Product'}"
+            record["ProductCode"] = product.code if product else None
             self.line_items.setdefault(parent["Id"], []).append(record["Id"])
         _derive(obj, record)
         self.tables[obj][record["Id"]] = record

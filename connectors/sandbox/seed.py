@@ -16,6 +16,24 @@ from hub.mapping.transforms import uscc_check_char
 
 
 @dataclass(frozen=True)
+class Product:
+    """A catalogue item every sandbox sells under the same code, so that an order line made in
+    one vendor finds its product in another (the hub matches products by code)."""
+
+    code: str
+    name: str
+    price: float
+
+
+PRODUCTS = (
+    Product("FURN_7800", "Desk Combination", 450.0), Product("FURN_8220", "Four Person Desk", 2350.0),
+    Product("E-COM07", "Large Cabinet", 320.0), Product("FURN_6666", "Acoustic Bloc Screens", 295.0),
+    Product("DESK0004", "Customizable Desk", 800.0), Product("FURN_1118", "Corner Desk Left Sit", 85.0),
+    Product("SRV_INST", "Installation", 120.0),
+)
+
+
+@dataclass(frozen=True)
 class Company:
     """One customer as a vendor's admin would have typed it, before any vendor shape."""
 
