@@ -12,7 +12,7 @@ retried (honouring `retry_after`), `AuthExpired` gets one token refresh and a re
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -150,6 +150,30 @@ class Limits:
 
     page_size: int
     batch_size: int
+
+
+def finish_partial(results: Sequence[WriteResult | None], ops: Sequence[WriteOp],
+                   error: ConnectorError) -> list[WriteResult]:
+    """The outcome of a push that a call-level `error` (an outage, a rate limit) interrupted.
+
+    `results` holds, in the order of `ops`, what the calls made so far answered (None for
+    the ops not done). While nothing was written, `error` is raised: the engine retries the
+    whole push, which cannot duplicate anything. Once a record was written, a retry of the
+    whole push would write it again (a second record, for a create), so the results so far
+    are returned instead, and each op not done gets `error`, so that the engine treats those
+    records as it treats a raised error: it parks them for a later retry (a `Rejected`, which
+    it dead-letters whether raised or per op, stays one). Any other error that is not
+    retryable (a plain `ConnectorError`) is wrapped in `Unavailable`: the engine dead-letters
+    a record whose own error is not retryable, whereas it parks a whole push that raised one.
+    """
+    if len(results) != len(ops):
+        raise ValueError("finish_partial needs one result slot per op")
+    if not any(result is not None and result.ok for result in results):
+        raise error
+    keep = error.retryable or isinstance(error, Rejected)
+    retry = error if keep else Unavailable(f"not written, the push was interrupted: {error}")
+    return [result if result is not None else WriteResult(False, op.external_id, error=retry)
+            for result, op in zip(results, ops, strict=True)]
 
 
 # --- the contract --------------------------------------------------------------------------

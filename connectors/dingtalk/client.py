@@ -54,6 +54,7 @@ class DingTalkClient(HttpClient):
         self.api = api
         self._app_key = app_key
         self._app_secret = app_secret
+        self.protect(app_secret)
         self.tokens = TokenCache(self._fetch_token)
         self.log = log.bind(vendor=self.vendor, api=api)
 
@@ -61,17 +62,22 @@ class DingTalkClient(HttpClient):
 
     def _fetch_token(self) -> tuple[str, float]:
         if self.api == NEW_API:
-            body = self.send("POST", "/v1.0/oauth2/accessToken", authorize=False,
-                             json={"appKey": self._app_key, "appSecret": self._app_secret}).json()
+            response = self.send("POST", "/v1.0/oauth2/accessToken", authorize=False,
+                                 json={"appKey": self._app_key, "appSecret": self._app_secret})
+            body = self.json_object(response)
             token, lifetime = body.get("accessToken"), body.get("expireIn", 7200)
         else:
-            body = self.send("GET", "/gettoken", authorize=False,
-                             params={"appkey": self._app_key, "appsecret": self._app_secret}).json()
+            response = self.send("GET", "/gettoken", authorize=False,
+                                 params={"appkey": self._app_key, "appsecret": self._app_secret})
+            body = self.json_object(response)
             token, lifetime = body.get("access_token"), body.get("expires_in", 7200)
         if not isinstance(token, str) or not token:
             raise Unavailable("dingtalk: token answer without a token")
         self.log.info("dingtalk token fetched", lifetime=lifetime)
-        return token, float(lifetime)
+        try:
+            return token, float(lifetime)
+        except (TypeError, ValueError):
+            return token, 7200.0
 
     def authorize(self, headers: dict[str, str], params: dict[str, Any]) -> None:
         token = self.tokens.get()
@@ -117,7 +123,7 @@ class DingTalkClient(HttpClient):
                 body["deptId"] = dept_id
             if approvers:
                 body["approvers"] = [{"actionType": "NONE", "userIds": [user]} for user in approvers]
-            answer = self.send("POST", "/v1.0/workflow/processInstances", json=body).json()
+            answer = self.json_object(self.send("POST", "/v1.0/workflow/processInstances", json=body))
             instance = answer.get("instanceId")
         else:
             old: dict[str, Any] = {"process_code": process_code, "originator_user_id": originator,
@@ -127,7 +133,7 @@ class DingTalkClient(HttpClient):
                 old["approvers"] = ",".join(approvers)
             if agent_id is not None:
                 old["agent_id"] = agent_id
-            answer = self.send("POST", "/topapi/processinstance/create", json=old).json()
+            answer = self.json_object(self.send("POST", "/topapi/processinstance/create", json=old))
             instance = answer.get("process_instance_id")
         if not isinstance(instance, str) or not instance:
             raise Unavailable("dingtalk: create answer without an instance id")
@@ -137,13 +143,15 @@ class DingTalkClient(HttpClient):
         """The instance in the new API's shape, with `processInstanceId` added; None if unknown."""
         try:
             if self.api == NEW_API:
-                answer = self.send("GET", "/v1.0/workflow/processInstances",
-                                   params={"processInstanceId": instance_id}).json()
+                response = self.send("GET", "/v1.0/workflow/processInstances",
+                                     params={"processInstanceId": instance_id})
+                answer = self.json_object(response)
                 result = answer.get("result")
             else:
-                answer = self.send("POST", "/topapi/processinstance/get",
-                                   json={"process_instance_id": instance_id}).json()
-                result = from_old_instance(answer.get("process_instance") or {})
+                response = self.send("POST", "/topapi/processinstance/get", json={"process_instance_id": instance_id})
+                answer = self.json_object(response)
+                instance = answer.get("process_instance") or {}
+                result = from_old_instance(instance) if isinstance(instance, dict) else None
         except Rejected as exc:
             if exc.vendor_code in NOT_FOUND_CODES:
                 return None
@@ -156,15 +164,19 @@ class DingTalkClient(HttpClient):
                           size: int) -> tuple[list[str], int | None]:
         """One page of instance ids started in [start, end]; the next page's token, or None."""
         if self.api == NEW_API:
-            answer = self.send("POST", "/v1.0/workflow/processes/instanceIds/query",
-                               json={"processCode": process_code, "startTime": start_ms, "endTime": end_ms,
-                                     "nextToken": token, "maxResults": size}).json()
+            response = self.send("POST", "/v1.0/workflow/processes/instanceIds/query",
+                                 json={"processCode": process_code, "startTime": start_ms, "endTime": end_ms,
+                                       "nextToken": token, "maxResults": size})
+            answer = self.json_object(response)
             result, next_key = answer.get("result") or {}, "nextToken"
         else:
-            answer = self.send("POST", "/topapi/processinstance/listids",
-                               json={"process_code": process_code, "start_time": start_ms, "end_time": end_ms,
-                                     "size": size, "cursor": token}).json()
+            response = self.send("POST", "/topapi/processinstance/listids",
+                                 json={"process_code": process_code, "start_time": start_ms, "end_time": end_ms,
+                                       "size": size, "cursor": token})
+            answer = self.json_object(response)
             result, next_key = answer.get("result") or {}, "next_cursor"
+        if not isinstance(result, dict) or not isinstance(result.get("list") or [], list):
+            raise Unavailable("dingtalk: the instance id list answer has no result.list")
         ids = [str(i) for i in result.get("list") or []]
         following = result.get(next_key)
         return ids, (int(following) if following not in (None, "", 0, "0") and ids else None)
@@ -204,7 +216,7 @@ def _classify_old(body: dict[str, Any], where: str, response: requests.Response)
 def _json(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

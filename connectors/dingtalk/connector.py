@@ -55,6 +55,7 @@ from connectors.base import (
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.dingtalk import crypto
 from connectors.dingtalk.client import DEFAULT_NEW_HOST, DEFAULT_OLD_HOST, NEW_API, OLD_API, DingTalkClient
@@ -220,15 +221,28 @@ class Connector:
     # --- writing -------------------------------------------------------------------------
 
     def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
+        """One call per op. DingTalk takes no idempotency key for a new instance, so an outage
+        after some ops were written returns their results and hands back only the rest
+        (`finish_partial`): a retry of the whole push would start those approvals twice."""
         kind = self._kind(obj)
-        return [self._apply(kind, op) for op in ops]
+        results: list[WriteResult | None] = [None] * len(ops)
+        for index, op in enumerate(ops):
+            try:
+                results[index] = self._apply(kind, op)
+            except ConnectorError as exc:
+                self.log.warning("dingtalk push interrupted", kind=kind.name, error=str(exc)[:300], left=len(ops) - index)
+                return finish_partial(results, ops, exc)
+        return [r for r in results if r is not None]
 
     def _apply(self, kind: Kind, op: WriteOp) -> WriteResult:
         try:
             if op.kind == OpKind.CREATE or (op.kind == OpKind.UPSERT and not op.external_id):
                 if op.kind == OpKind.UPSERT:
-                    raise Rejected("dingtalk: an approval cannot be upserted by key (DingTalk cannot search "
-                                   "instances by a form value); create it instead", "NO_UPSERT")
+                    # The engine upserts only what it has never written here. DingTalk cannot look an
+                    # instance up by our key, so this starts one, carrying the key in its form (a
+                    # pull recognises it); a crash between this call and the hub's commit is the one
+                    # window in which a retry can start a second instance.
+                    self.log.info("dingtalk upsert starts an instance", key=op.key)
                 instance_id = self._create(kind, op.payload)
                 return WriteResult(True, instance_id, created=True)
             return self._update(kind, op)

@@ -19,7 +19,7 @@ import json
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import WebhookEvent
@@ -44,8 +44,8 @@ class CallbackRefused(Exception):
 class CallbackKeys:
     """What a callback is verified with: the token, the decoded AES key and our owner key."""
 
-    token: str
-    key: bytes
+    token: str = field(repr=False)
+    key: bytes = field(repr=False)
     owner_key: str
     max_age_ms: int = 300_000
 

@@ -37,6 +37,7 @@ class ErpnextClient(HttpClient):
                  verify: bool | str = True) -> None:
         super().__init__(base_url, timeout=timeout, pool_size=pool_size, verify=verify)
         self._authorization = f"token {api_key}:{api_secret}"
+        self.protect(api_secret, self._authorization)  # scrubbed from any vendor text we raise
         self.session.headers["Accept"] = "application/json"
 
     # --- hooks ---------------------------------------------------------------------------
@@ -94,6 +95,16 @@ class ErpnextClient(HttpClient):
     def update(self, doctype: str, name: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """`PUT /api/resource/{doctype}/{name}`: the fields to change; the saved document back."""
         return _document(self.send("PUT", resource_path(doctype, name), json=dict(changes)), doctype)
+
+    def cancel(self, doctype: str, name: str) -> dict[str, Any]:
+        """`POST /api/method/frappe.client.cancel`: cancel a submitted document; the cancelled one back."""
+        response = self.send("POST", "api/method/frappe.client.cancel", json={"doctype": doctype, "name": name})
+        try:
+            body = response.json()
+        except ValueError:
+            raise Unavailable(f"erpnext: cancel of {doctype} answered with no JSON") from None
+        message = body.get("message") if isinstance(body, dict) else None
+        return message if isinstance(message, dict) else {"name": name, "docstatus": 2}
 
 
 def resource_path(doctype: str, name: str | None = None) -> str:

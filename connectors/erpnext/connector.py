@@ -16,6 +16,17 @@ found and creates the missing. A vendor refusal (validation, duplicate, submitte
 is that record's `Rejected`; a rate limit or an outage stops the batch: raised when nothing
 was written yet (the engine retries the batch), otherwise reported on the records not done.
 
+Decisions and lookups (connectors/erpnext/rules.py, both declared as data). A payload carrying
+the pseudo-field `synchub_decision` (an approval decided in the OA) is applied as Frappe's
+lifecycle steps for that doctype: the fields and a submit go in one call on a draft (Frappe
+submits a document saved with docstatus 1, and rolls the fields back if the submit fails), a
+cancel is `frappe.client.cancel`; steps the document is already past are skipped, fields are not
+sent to a submitted document (Frappe refuses edits after submit). The batch's current docstatus
+comes from the same list call that finds upsert keys, or one list call by name for updates. A
+Link field the OA cannot know (a Leave Application's `employee`) is filled from a human value
+(name, e-mail, employee number) with one list call per batch and field; a value matching no
+document, or several, rejects that record only.
+
 Datetimes are the site's local time without a zone (option `timezone`, default UTC), which
 only matters for a cursor given as an ISO datetime: it is turned into the site's time.
 """
@@ -26,6 +37,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,13 +50,25 @@ from connectors.base import (
     OpKind,
     Page,
     Rejected,
+    Unavailable,
     WebhookReply,
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.erpnext import webhook as hooks
 from connectors.erpnext.client import ErpnextClient, chunks
+from connectors.erpnext.rules import (
+    DECISION_FIELD,
+    LOOKUPS,
+    SUBMIT,
+    Decision,
+    Lookup,
+    decision_for,
+    resolve,
+    steps_to_run,
+)
 from hub.config.model import System
 from hub.config.secrets import reveal
 
@@ -57,6 +81,8 @@ DEFAULT_FULL_DOCUMENTS = ("Sales Order", "Quotation", "Sales Invoice", "Delivery
                           "Purchase Invoice", "Journal Entry", "Expense Claim")
 # Set by Frappe itself; a PUT carrying a stale `modified` fails with TimestampMismatchError.
 _VENDOR_FIELDS = ("creation", "modified", "modified_by", "owner", "doctype")
+LOOKUP_PAGE = 500  # rows per list call of a lookup (a value may match several documents)
+_DOCSTATUS_WORDS = {0: "a draft", 1: "submitted", 2: "cancelled"}
 
 T = TypeVar("T")
 
@@ -121,26 +147,32 @@ class Connector:
     def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
         if not ops:
             return []
-        existing = self._existing_by_key(obj, ops)
+        prepared = self._prepare(obj, ops)
+        existing, states = self._existing_by_key(obj, ops)
+        decided = [op.external_id for op, p in zip(ops, prepared, strict=True)
+                   if p.decision is not None and op.kind == OpKind.UPDATE and op.external_id]
+        states.update(self._docstatus_of(obj, decided))
         results: list[WriteResult | None] = [None] * len(ops)
         stop = _Stop()
 
         def run(indexes: list[int]) -> None:
             for i in indexes:
-                results[i] = self._write(obj, ops[i], existing, stop)
+                results[i] = self._write(obj, ops[i], prepared[i], _Known(existing, states), stop)
 
         self._parallel(_groups(ops), run)
-        done = [r if r is not None else WriteResult(False, error=ConnectorError("erpnext: write not attempted"))
+        if stop.error is not None:  # an outage stopped the push: what it did not write is retried
+            interrupted = [None if r is None or r.error is stop.error else r for r in results]
+            return finish_partial(interrupted, ops, stop.error)
+        return [r if r is not None else WriteResult(False, error=Unavailable("erpnext: write not attempted"))
                 for r in results]
-        if stop.error is not None and not any(r.ok for r in done):
-            raise stop.error  # nothing was written: the whole batch is retried
-        return done
 
-    def _write(self, obj: str, op: WriteOp, existing: dict[str, str], stop: _Stop) -> WriteResult:
+    def _write(self, obj: str, op: WriteOp, prepared: _Prepared, known: _Known, stop: _Stop) -> WriteResult:
         if stop.error is not None:
             return WriteResult(False, op.external_id, error=stop.error)
         try:
-            return self._write_one(obj, op, existing)
+            if prepared.error is not None:
+                raise prepared.error
+            return self._write_one(obj, op, prepared, known)
         except Rejected as exc:
             self.log.info("record rejected", object=obj, key=op.key, reason=exc.reason)
             return WriteResult(False, op.external_id, error=exc)
@@ -148,15 +180,20 @@ class Connector:
             stop.set(exc)
             return WriteResult(False, op.external_id, error=exc)
 
-    def _write_one(self, obj: str, op: WriteOp, existing: dict[str, str]) -> WriteResult:
-        payload = {k: v for k, v in op.payload.items() if k not in _VENDOR_FIELDS}
+    def _write_one(self, obj: str, op: WriteOp, prepared: _Prepared, known: _Known) -> WriteResult:
+        payload = dict(prepared.payload)
         if op.key_field and op.key:
             payload.setdefault(op.key_field, op.key)
+        existing = known.names
         target = op.external_id if op.kind == OpKind.UPDATE else existing.get(op.key) if op.kind == OpKind.UPSERT else None
         if op.kind == OpKind.UPDATE and not target:
             return WriteResult(False, None, error=Rejected(f"erpnext: update of {obj} without a document name"))
+        if prepared.decision is not None:
+            return self._decide(obj, op, target, payload, (prepared.decision, str(prepared.decision_value)), known)
         if target:
             payload.pop("name", None)
+            if not payload:  # nothing to change: a save would only bump `modified` and fire webhooks
+                return WriteResult(True, target, created=False)
             doc = self.client.update(obj, target, payload)
             return WriteResult(True, str(doc.get("name") or target), created=False)
         doc = self.client.insert(obj, payload)
@@ -165,8 +202,100 @@ class Connector:
             existing[op.key] = name  # a later op of this batch with the same key updates it
         return WriteResult(True, name, created=True)
 
-    def _existing_by_key(self, obj: str, ops: list[WriteOp]) -> dict[str, str]:
-        """Document names by hub key, for the batch's upserts: one list call per key field."""
+    # --- decisions -----------------------------------------------------------------------
+
+    def _decide(self, obj: str, op: WriteOp, target: str | None, payload: dict[str, Any],
+                asked: tuple[Decision, str], known: _Known) -> WriteResult:
+        """Fields (on a draft or a new document) and the decision's lifecycle steps."""
+        decision, value = asked
+        payload.pop("name", None)
+        changes = {**payload, **decision.values}
+        docstatus = known.states.get(target, 0) if target else 0
+        steps = steps_to_run(decision, docstatus)
+        if steps is None:
+            raise Rejected(f"erpnext: {obj} {target} is {_DOCSTATUS_WORDS.get(docstatus, docstatus)}: "
+                           f"decision {value!r} cannot be applied", "DocstatusTransitionError")
+        submit_now = docstatus == 0 and steps[:1] == (SUBMIT,)
+        if submit_now:
+            changes["docstatus"] = 1  # Frappe submits a draft saved with docstatus 1
+            steps = steps[1:]
+        if target is None:
+            doc = self.client.insert(obj, changes)
+            target = str(doc["name"])
+            if op.kind == OpKind.UPSERT:
+                known.names[op.key] = target
+            known.states[target] = int(doc.get("docstatus") or 0)
+            created = True
+        else:
+            created = False
+            if docstatus == 0 and changes:
+                doc = self.client.update(obj, target, changes)
+                known.states[target] = int(doc.get("docstatus") or 0)
+            elif docstatus != 0 and payload:
+                self.log.info("fields not written to a document past draft", object=obj, name=target,
+                              docstatus=docstatus, fields=sorted(payload))
+        for step in steps:
+            self._step(obj, target, step, known)
+        return WriteResult(True, target, created=created)
+
+    def _step(self, obj: str, name: str, step: str, known: _Known) -> None:
+        doc = self.client.update(obj, name, {"docstatus": 1}) if step == SUBMIT else self.client.cancel(obj, name)
+        known.states[name] = int(doc.get("docstatus") or 0)
+        self.log.info("document lifecycle step", object=obj, name=name, step=step)
+
+    def _docstatus_of(self, obj: str, names: list[str | None]) -> dict[str, int]:
+        """The docstatus of named documents: one list call per hundred names."""
+        wanted = [str(n) for n in dict.fromkeys(names) if n]
+        states: dict[str, int] = {}
+        for chunk in chunks(wanted, IDS_PER_CALL):
+            for row in self.client.list(obj, fields=["name", "docstatus"], filters=[["name", "in", chunk]],
+                                        length=len(chunk)):
+                states[str(row["name"])] = int(row.get("docstatus") or 0)
+        return states
+
+    # --- preparing a batch ---------------------------------------------------------------
+
+    def _prepare(self, obj: str, ops: list[WriteOp]) -> list[_Prepared]:
+        """Payloads without Frappe's own fields, their decisions, and lookups done."""
+        prepared = [_prepare_one(obj, op) for op in ops]
+        for fieldname, lookup in LOOKUPS.get(obj, {}).items():
+            self._look_up(fieldname, lookup, prepared)
+        return prepared
+
+    def _look_up(self, fieldname: str, lookup: Lookup, prepared: list[_Prepared]) -> None:
+        """Replace each payload's human value of a Link field by the linked document's name."""
+        wanted = [p for p in prepared if p.error is None and p.payload.get(fieldname) not in (None, "")]
+        values = list(dict.fromkeys(str(p.payload[fieldname]) for p in wanted))
+        if not values:
+            return
+        rows: list[dict[str, Any]] = []
+        for chunk in chunks(values, IDS_PER_CALL):
+            rows.extend(self._list_all(lookup.doctype, lookup.fields, [[f, "in", chunk] for f in lookup.match]))
+        found = resolve(lookup, values, rows)
+        for item in wanted:
+            value = str(item.payload[fieldname])
+            name, count = found[value]
+            if name is not None:
+                item.payload[fieldname] = name
+            elif count == 0:
+                item.error = Rejected(f"erpnext: no {lookup.doctype} matches {fieldname} {value!r} "
+                                      f"(by {', '.join(lookup.match)})", "LinkValidationError")
+            else:
+                item.error = Rejected(f"erpnext: {count} {lookup.doctype} documents match {fieldname} {value!r}; "
+                                      "the value must name one", "LinkValidationError")
+
+    def _list_all(self, doctype: str, fields: list[str], or_filters: list[Any]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = self.client.list(doctype, fields=fields, or_filters=or_filters, order_by="name asc",
+                                    start=len(rows), length=LOOKUP_PAGE)
+            rows.extend(page)
+            if len(page) < LOOKUP_PAGE:
+                return rows
+
+    def _existing_by_key(self, obj: str, ops: list[WriteOp]) -> tuple[dict[str, str], dict[str, int]]:
+        """Document names by hub key, for the batch's upserts (one list call per key field), and
+        the docstatus of each document found."""
         by_field: dict[str, list[str]] = {}
         for op in ops:
             if op.kind == OpKind.UPSERT and op.key_field and op.key:
@@ -174,15 +303,17 @@ class Connector:
                 if op.key not in by_field[op.key_field]:
                     by_field[op.key_field].append(op.key)
         found: dict[str, str] = {}
+        states: dict[str, int] = {}
         for field, keys in by_field.items():
             for chunk in chunks(keys, IDS_PER_CALL):
-                rows = self.client.list(obj, fields=["name", field], filters=[[field, "in", chunk]],
+                rows = self.client.list(obj, fields=["name", field, "docstatus"], filters=[[field, "in", chunk]],
                                         order_by="creation asc", length=len(chunk))
                 for row in rows:
                     key = row.get(field)
                     if key not in (None, "") and str(key) not in found:
                         found[str(key)] = str(row["name"])
-        return found
+                        states[str(row["name"])] = int(row.get("docstatus") or 0)
+        return found, states
 
     # --- webhooks ------------------------------------------------------------------------
 
@@ -234,6 +365,36 @@ class Connector:
         if moment.tzinfo is not None:
             moment = moment.astimezone(self.timezone).replace(tzinfo=None)
         return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass
+class _Prepared:
+    """One op's payload as it will be sent, the decision it carries, or why it is refused."""
+
+    payload: dict[str, Any]
+    decision: Decision | None = None
+    decision_value: str | None = None
+    error: Rejected | None = None
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the batch learnt of the target: document names by hub key, docstatus by name."""
+
+    names: dict[str, str]
+    states: dict[str, int]
+
+
+def _prepare_one(obj: str, op: WriteOp) -> _Prepared:
+    payload = {k: v for k, v in op.payload.items() if k not in _VENDOR_FIELDS}
+    if DECISION_FIELD not in payload:
+        return _Prepared(payload)
+    value = payload.pop(DECISION_FIELD)
+    decision = decision_for(obj, value)
+    if decision is None:
+        reason = f"erpnext: {obj} has no decision {value!r} (see DECISIONS in connectors/erpnext/rules.py)"
+        return _Prepared(payload, error=Rejected(reason, "UnknownDecision"))
+    return _Prepared(payload, decision, str(value))
 
 
 class _Stop:

@@ -12,8 +12,12 @@ What it speaks, as Frappe does:
   cookie of a login. API keys never expire; `POST /_sandbox/expire-tokens` ends the login
   sessions (the only credential that expires).
 - Doctypes Customer (named by customer_name, " - 1" on a clash), Sales Order (items child
-  table, naming series SAL-ORD-.YYYY.-, totals computed, submit/cancel), Item, Leave
-  Application; any other doctype is "not found", as on a site without that app.
+  table, naming series SAL-ORD-.YYYY.-, totals computed, submit/cancel), Item, Employee
+  (HR-EMP-, seeded with namesakes and inactive staff), Leave Type, Leave Application (links
+  to both checked, an Inactive employee refused, employee_name fetched, total_leave_days
+  computed, overlapping Open/Approved leave refused, submitted only with status Approved or
+  Rejected, status Cancelled on cancel); any other doctype is "not found", as on a site
+  without that app.
 - Frappe's errors: the exception's HTTP status (417 validation, 409 duplicate name, 404,
   403, 401) with `exc_type`, `exception`, `exc` and `_server_messages`.
 - `modified` is "YYYY-MM-DD HH:MM:SS.ffffff" in the site's time zone (`extra["timezone"]`,
@@ -214,22 +218,55 @@ SALES_ORDER = Meta(
     links={"customer": "Customer"},
 )
 
+EMPLOYEE = Meta(
+    "Employee",
+    ("naming_series", "first_name", "middle_name", "last_name", "employee_name", "employee_number", "gender",
+     "date_of_birth", "date_of_joining", "status", "user_id", "company", "department", "designation",
+     "reports_to", "cell_number", "company_email", "personal_email", "prefered_contact_email", "prefered_email",
+     "holiday_list", "relieving_date"),
+    labels={"first_name": "First Name", "gender": "Gender", "date_of_birth": "Date of Birth",
+            "date_of_joining": "Date of Joining", "status": "Status", "company": "Company"},
+    mandatory=("first_name", "gender", "date_of_birth", "date_of_joining", "status", "company"),
+    defaults={"naming_series": "HR-EMP-", "status": "Active", "company": COMPANY},
+    selects={"status": ("Active", "Inactive", "Suspended", "Left")},
+    series="HR-EMP-",
+    links={"reports_to": "Employee"},
+)
+
+LEAVE_TYPE = Meta(
+    "Leave Type",
+    ("leave_type_name", "max_leaves_allowed", "max_continuous_days_allowed", "applicable_after", "is_carry_forward",
+     "is_lwp", "is_optional_leave", "allow_negative", "include_holiday", "is_compensatory", "color"),
+    labels={"leave_type_name": "Leave Type Name"},
+    mandatory=("leave_type_name",),
+    defaults={"max_leaves_allowed": 0.0, "max_continuous_days_allowed": 0, "applicable_after": 0,
+              "is_carry_forward": 0, "is_lwp": 0, "is_optional_leave": 0, "allow_negative": 0, "include_holiday": 0,
+              "is_compensatory": 0},
+    numbers=frozenset({"docstatus", "idx", "max_leaves_allowed", "max_continuous_days_allowed", "applicable_after",
+                       "is_carry_forward", "is_lwp", "is_optional_leave", "allow_negative", "include_holiday",
+                       "is_compensatory"}),
+    title_field="leave_type_name",
+)
+
 LEAVE_APPLICATION = Meta(
     "Leave Application",
-    ("naming_series", "employee", "employee_name", "leave_type", "from_date", "to_date", "half_day",
-     "total_leave_days", "description", "leave_approver", "status", "posting_date", "company", "synchub_id"),
+    ("naming_series", "employee", "employee_name", "department", "leave_type", "from_date", "to_date", "half_day",
+     "half_day_date", "total_leave_days", "description", "leave_balance", "leave_approver", "leave_approver_name",
+     "follow_via_email", "status", "posting_date", "company", "amended_from", "synchub_id"),
     labels={"employee": "Employee", "leave_type": "Leave Type", "from_date": "From Date", "to_date": "To Date",
-            "status": "Status"},
+            "status": "Status", "description": "Reason", "company": "Company", "synchub_id": "Synchub Id"},
     mandatory=("employee", "leave_type", "from_date", "to_date", "status", "company"),
     unique=("synchub_id",),
-    defaults={"naming_series": "HR-LAP-.YYYY.-", "status": "Open", "half_day": 0, "company": COMPANY},
-    numbers=frozenset({"docstatus", "idx", "half_day", "total_leave_days"}),
+    defaults={"naming_series": "HR-LAP-.YYYY.-", "status": "Open", "half_day": 0, "company": COMPANY,
+              "follow_via_email": 1},
+    numbers=frozenset({"docstatus", "idx", "half_day", "total_leave_days", "leave_balance", "follow_via_email"}),
     selects={"status": ("Open", "Approved", "Rejected", "Cancelled")},
     series="HR-LAP-.YYYY.-",
     submittable=True,
+    links={"employee": "Employee", "leave_type": "Leave Type"},
 )
 
-DOCTYPES = {m.doctype: m for m in (CUSTOMER, ITEM, SALES_ORDER, LEAVE_APPLICATION)}
+DOCTYPES = {m.doctype: m for m in (CUSTOMER, ITEM, SALES_ORDER, EMPLOYEE, LEAVE_TYPE, LEAVE_APPLICATION)}
 
 SEED_ITEMS = (
     ("SKU-1001", "工业传感器 S1", "Products", "Nos", 1280.0),
@@ -319,6 +356,8 @@ class Site:
             raise _validation(f"Cannot create a document with docstatus {docstatus}")
         doc["docstatus"] = docstatus
         self._validate(meta, doc, None)
+        if docstatus == 1:
+            _check_submit(meta, doc)  # Frappe's insert of a docstatus 1 document runs on_submit
         requested = str(data.get("name") or "").strip()
         doc["name"] = requested if requested and not meta.series and not meta.title_field else \
             self._new_name(meta, doc, moment)
@@ -354,6 +393,8 @@ class Site:
         new.update(modified=moment, modified_by=user, docstatus=target)
         if meta.doctype == "Sales Order":
             new["status"] = _sales_order_status(target)
+        if meta.doctype == "Leave Application" and target == 2:
+            new["status"] = "Cancelled"  # hrms LeaveApplication.on_cancel
         _stamp_children(meta, new, moment, user)
         self.store(meta, new, old)
         self._notify(new, event)
@@ -389,8 +430,7 @@ class Site:
         if (current, target) == (0, 0):
             return "on_update"
         if (current, target) == (0, 1) and meta.submittable:
-            if meta.doctype == "Leave Application" and new.get("status") not in ("Approved", "Rejected"):
-                raise _validation("Only Leave Applications with status 'Approved' and 'Rejected' can be submitted")
+            _check_submit(meta, new)
             return "on_submit"
         if (current, target) == (1, 1):
             return "on_update_after_submit"
@@ -407,7 +447,9 @@ class Site:
         if meta.doctype == "Sales Order":
             self._validate_sales_order(doc)
         if meta.doctype == "Leave Application":
-            _validate_leave(doc)
+            self._validate_leave_application(doc)
+        if meta.doctype == "Employee":
+            _validate_employee(doc)
         if meta.doctype == "Item" and not doc.get("item_name"):
             doc["item_name"] = doc.get("item_code")
         _check_mandatory(meta, doc)
@@ -438,6 +480,28 @@ class Site:
         doc.setdefault("delivery_status", "Not Delivered")
         doc["delivery_status"] = doc["delivery_status"] or "Not Delivered"
         doc["billing_status"] = doc.get("billing_status") or "Not Billed"
+
+    def _validate_leave_application(self, doc: dict[str, Any]) -> None:
+        """hrms LeaveApplication.validate, the parts a synced request meets: an active employee
+        (whose name, department and company are fetched), dates, and no overlapping leave."""
+        employee = self.docs["Employee"].get(str(doc.get("employee") or ""))
+        if employee is not None:
+            if employee["status"] == "Inactive":
+                raise _validation(f"Transactions cannot be created for an Inactive Employee {_bold(employee['name'])}.",
+                                  "InactiveEmployeeStatusError")
+            doc["employee_name"] = employee["employee_name"]
+            doc["department"] = employee.get("department")
+            doc["company"] = employee.get("company") or doc.get("company")
+        _validate_leave(doc)
+        if doc.get("status") in ("Rejected", "Cancelled") or not doc.get("from_date") or not doc.get("to_date"):
+            return
+        for other in self.docs["Leave Application"].values():
+            if (other["employee"] == doc.get("employee") and other["name"] != doc.get("name")
+                    and other["docstatus"] < 2 and other["status"] in ("Open", "Approved")
+                    and str(other["from_date"]) <= str(doc["to_date"]) and str(other["to_date"]) >= str(doc["from_date"])):
+                raise FrappeError("OverlapError", 417, f"Employee {doc['employee']} has already applied for "
+                                  f"{other['leave_type']} between {other['from_date']} and {other['to_date']} : "
+                                  f"{_bold(other['name'])}", title="Leave Overlap")
 
     def _check_links(self, meta: Meta, doc: dict[str, Any]) -> None:
         for fieldname, doctype in meta.links.items():
@@ -698,6 +762,17 @@ def _sales_order_status(docstatus: int) -> str:
     return {0: "Draft", 1: "To Deliver and Bill", 2: "Cancelled"}.get(docstatus, "Draft")
 
 
+def _check_submit(meta: Meta, doc: dict[str, Any]) -> None:
+    if meta.doctype == "Leave Application" and doc.get("status") not in ("Approved", "Rejected"):
+        raise _validation("Only Leave Applications with status 'Approved' and 'Rejected' can be submitted")
+
+
+def _validate_employee(doc: dict[str, Any]) -> None:
+    """erpnext Employee.validate: employee_name from the name parts."""
+    parts = [doc.get(k) for k in ("first_name", "middle_name", "last_name")]
+    doc["employee_name"] = " ".join(str(p).strip() for p in parts if p not in (None, "") and str(p).strip())
+
+
 def _validate_leave(doc: dict[str, Any]) -> None:
     start, end = doc.get("from_date"), doc.get("to_date")
     if start and end:
@@ -791,8 +866,12 @@ def _predicate(meta: Meta, condition: tuple[str, str, Any]) -> Predicate:
         return lambda doc: (doc.get(fieldname) not in (None, "")) == wanted
     if op in ("in", "not in"):
         values = value if isinstance(value, list) else [v.strip() for v in str(value or "").split(",")]
-        keys = {_key(meta, fieldname, v) for v in values}
         inside = op == "in"
+        if fieldname not in DATETIMES and fieldname not in meta.numbers:
+            # MariaDB's default collation (utf8mb4_unicode_ci) compares text without case
+            folded = {str(_key(meta, fieldname, v)).casefold() for v in values}
+            return lambda doc: (here(doc).casefold() in folded) == inside
+        keys = {_key(meta, fieldname, v) for v in values}
         return lambda doc: (here(doc) in keys) == inside
     if op in ("like", "not like"):
         pattern = re.compile(re.escape(str(value or "")).replace("%", ".*").replace("_", "."),
@@ -1256,6 +1335,7 @@ def _seed(site: Site, options: SandboxOptions) -> None:
         doc = _seed_sales_order(site, customers[i % len(customers)], i) if customers else None
         if doc is not None:
             site.docs["Sales Order"][doc["name"]] = doc
+    _seed_hr(site)
     if options.records:
         for i, (employee, employee_name, status) in enumerate((("HR-EMP-00001", "王伟", "Open"),
                                                                ("HR-EMP-00002", "Anna Müller", "Approved"),
@@ -1294,6 +1374,50 @@ def _seed_sales_order(site: Site, customer: dict[str, Any], index: int) -> dict[
     doc.update(creation=moment, modified=moment, owner="Administrator", modified_by="Administrator")
     _stamp_children(SALES_ORDER, doc, moment, "Administrator")
     return doc
+
+
+# (first name, last name, employee number, user / company e-mail, status, department)
+SEED_EMPLOYEES = (
+    ("王伟", "", "EMP-0001", "wang.wei@synchub-demo.cn", "Active", "销售部"),
+    ("Anna", "Müller", "EMP-0002", "anna.mueller@synchub-demo.de", "Active", "Sales"),
+    ("李娜", "", "EMP-0003", "li.na@synchub-demo.cn", "Active", "财务部"),
+    ("赵敏", "", "EMP-0004", "zhao.min@synchub-demo.cn", "Active", "销售部"),
+    ("杨磊", "", "EMP-0005", "yang.lei@synchub-demo.cn", "Active", "销售部"),
+    ("张伟", "", "EMP-0006", "zhang.wei@synchub-demo.cn", "Active", "销售部"),
+    ("John", "Smith", "EMP-0007", "john.smith@synchub-demo.com", "Active", "Operations"),
+    ("王伟", "", "EMP-0008", "wang.wei2@synchub-demo.cn", "Left", "仓储部"),  # a namesake who has left
+    ("陈静", "", "EMP-0009", "chen.jing@synchub-demo.cn", "Inactive", "人事部"),
+    ("刘洋", "", "EMP-0010", "liu.yang@synchub-demo.cn", "Active", "研发部"),
+    ("刘洋", "", "EMP-0011", "liu.yang2@synchub-demo.cn", "Active", "生产部"),  # two active namesakes
+)
+SEED_LEAVE_TYPES = ("Annual Leave", "Sick Leave", "Casual Leave", "Leave Without Pay", "Compensatory Off",
+                    "Marriage Leave", "Maternity Leave", "Paternity Leave", "Bereavement Leave", "Privilege Leave")
+
+
+def _seed_hr(site: Site) -> None:
+    """Employees HR-EMP-00001.. and the Leave Types the leave mapping names."""
+    for i, (first, last, number, email, status, department) in enumerate(SEED_EMPLOYEES):
+        moment = _BASE - timedelta(days=60, minutes=i)
+        doc = _blank(EMPLOYEE)
+        doc.update(first_name=first, last_name=last or None, employee_number=number, user_id=email,
+                   company_email=email, prefered_contact_email="Company Email", prefered_email=email, status=status,
+                   department=department, gender="Female" if i % 3 == 1 else "Male",
+                   date_of_birth=date(1985 + i, 1 + i % 12, 10).isoformat(),
+                   date_of_joining=date(2018 + i % 5, 3, 1).isoformat(),
+                   relieving_date="2023-12-31" if status == "Left" else None)
+        _validate_employee(doc)
+        doc["name"] = site._series_name(EMPLOYEE.series or "", moment)
+        doc.update(creation=moment, modified=moment, owner="Administrator", modified_by="Administrator")
+        site.docs["Employee"][doc["name"]] = doc
+    for i, leave_type in enumerate(SEED_LEAVE_TYPES):
+        moment = _BASE - timedelta(days=60, hours=1, minutes=i)
+        doc = _blank(LEAVE_TYPE)
+        doc.update(name=leave_type, leave_type_name=leave_type, is_lwp=1 if leave_type == "Leave Without Pay" else 0,
+                   is_compensatory=1 if leave_type == "Compensatory Off" else 0,
+                   is_carry_forward=1 if leave_type in ("Annual Leave", "Privilege Leave") else 0,
+                   max_leaves_allowed=15.0 if leave_type == "Annual Leave" else 0.0,
+                   creation=moment, modified=moment, owner="Administrator", modified_by="Administrator")
+        site.docs["Leave Type"][leave_type] = doc
 
 
 def _seed_leave(site: Site, index: int, employee: str, employee_name: str, status: str) -> None:

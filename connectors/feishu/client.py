@@ -43,6 +43,7 @@ class FeishuClient(HttpClient):
         super().__init__(base_url, timeout=timeout, verify=verify)
         self._app_id = app_id
         self._app_secret = app_secret
+        self.protect(app_secret)
         self.tokens = TokenCache(self._fetch_token, margin=TOKEN_MARGIN)
         self.session.headers["Content-Type"] = "application/json; charset=utf-8"
 

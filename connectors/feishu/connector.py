@@ -218,6 +218,8 @@ class Connector:
         self.client = FeishuClient(str(base_url), str(auth.get("app_id") or ""), str(auth.get("app_secret") or ""),
                                    timeout=settings.timeout, verify=verify)
         self.log = log.bind(system=settings.name, connector=self.name)
+        if not self.keys.encrypt_key:
+            self.log.warning("feishu webhook.encrypt_key is empty: every callback will be refused")
 
     def __repr__(self) -> str:
         return f"FeishuConnector(system={self.settings.name!r})"
@@ -380,7 +382,7 @@ class Connector:
             return webhook.success_reply(events)
         except webhook.Refused as exc:
             self.log.warning("feishu callback refused", status=exc.status, reason=exc.reason)
-            return webhook.reply(exc.status, {"msg": exc.reason})
+            return webhook.refusal_reply(exc.status)
         except Exception as exc:  # never raise into the API layer: Feishu retries a 500
             self.log.error("feishu callback failed", error=type(exc).__name__)
             return webhook.reply(500, {"msg": "internal error"})

@@ -15,10 +15,15 @@ Encrypt Key + raw body). Inside is one of
 Order of checks, so that nothing unverified is parsed further than needed: the body's shape
 (400), then the signature and the timestamp's age when the signature headers are there (401),
 then the decryption (401 for bad base64, a truncated ciphertext, a wrong key or padding), then
-the verification token and our app id (401). Feishu's own SDK (lark-oapi) skips the signature
-on `url_verification`; we check it whenever the headers are present and otherwise accept the
-challenge on the verification token plus a successful decryption, which already proves the
-sender holds the Encrypt Key. Every other callback must be signed.
+the verification token and our app id (401). Every 401 carries one and the same body (the
+reason goes to the log only): an unsigned request reaches the decryption, and a reply that
+said how decryption failed would be a padding oracle for anyone who captured a ciphertext.
+
+Feishu's own SDK (lark-oapi) skips the signature on `url_verification`, so a request without
+signature headers is answered only when it decrypts to a `url_verification` carrying the
+configured verification token (unsigned requests are refused when no token is configured).
+Every other callback must be signed. An empty Encrypt Key (`${FEISHU_ENCRYPT_KEY:-}`) refuses
+every callback: its AES key, SHA-256 of nothing, is known to everyone.
 
 Feishu documents no freshness window for the timestamp and its SDK checks none; the default
 window here is 300 s either way (`webhook.max_age_seconds`, 0 turns it off). Each Feishu retry
@@ -32,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import WebhookEvent, WebhookReply
@@ -59,8 +64,8 @@ class Refused(Exception):
 class Keys:
     """What a callback is checked against (from the system's `webhook` and `auth` blocks)."""
 
-    encrypt_key: str
-    verification_token: str | None = None
+    encrypt_key: str = field(repr=False)
+    verification_token: str | None = field(default=None, repr=False)
     app_id: str | None = None
     max_age: float = DEFAULT_MAX_AGE
 
@@ -76,6 +81,8 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
 
 def open_callback(body: bytes, headers: Mapping[str, str], keys: Keys, now: float) -> dict[str, Any]:
     """The decrypted, verified payload of a callback, or `Refused` (see the module docstring)."""
+    if not keys.encrypt_key:
+        raise Refused(401, "no encrypt key configured: every callback is refused")
     encrypted = _encrypted_field(body)
     signed = _check_signature(body, headers, keys, now)
     try:
@@ -85,17 +92,27 @@ def open_callback(body: bytes, headers: Mapping[str, str], keys: Keys, now: floa
     payload = _json_object(plaintext)
     if payload is None:
         raise Refused(401, "cannot decrypt: the plaintext is not JSON (wrong encrypt key?)")
+    if not signed:
+        return _unsigned_url_check(payload, keys)
     if payload.get("type") == URL_VERIFICATION:
         _check_token(payload.get("token"), keys)
         return payload
-    if not signed:
-        raise Refused(401, "missing signature headers")
     head = payload.get("header") if isinstance(payload.get("header"), dict) else {}
     event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
     _check_token(head.get("token", payload.get("token")), keys)
     app_id = head.get("app_id", event.get("app_id"))
     if keys.app_id and app_id is not None and app_id != keys.app_id:
         raise Refused(401, "callback for another app")
+    return payload
+
+
+def _unsigned_url_check(payload: dict[str, Any], keys: Keys) -> dict[str, Any]:
+    """An unsigned payload is acted on only as a URL check with our verification token."""
+    if payload.get("type") != URL_VERIFICATION:
+        raise Refused(401, "unsigned callback that is not a url_verification")
+    if not keys.verification_token:
+        raise Refused(401, "unsigned url_verification, and no verification token is configured to check it")
+    _check_token(payload.get("token"), keys)
     return payload
 
 
@@ -157,6 +174,11 @@ def digest(*parts: str | None) -> str:
 def reply(status: int, body: Mapping[str, Any], events: list[WebhookEvent] | None = None) -> WebhookReply:
     text = json.dumps(dict(body), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return WebhookReply(status, text, "application/json; charset=utf-8", events or [])
+
+
+def refusal_reply(status: int) -> WebhookReply:
+    """One fixed body per status, whatever the reason (see the module docstring)."""
+    return reply(status, {"msg": "unauthorized" if status == 401 else "bad request"})
 
 
 def challenge_reply(challenge: str) -> WebhookReply:

@@ -41,6 +41,7 @@ class HubSpotClient(HttpClient):
         values = {k: reveal(v) for k, v in (auth or {}).items()}
         self._static_token: str | None = values.get("access_token")
         self._oauth = {k: values.get(k) for k in ("client_id", "client_secret", "refresh_token")}
+        self.protect(self._static_token, self._oauth["client_secret"], self._oauth["refresh_token"])
         self.tokens: TokenCache | None = None
         if not self._static_token:
             missing = [k for k, v in self._oauth.items() if not v]
@@ -68,12 +69,13 @@ class HubSpotClient(HttpClient):
         form = {"grant_type": "refresh_token", **self._oauth}
         response = self.send("POST", TOKEN_PATH, data=form, authorize=False,
                              headers={"Content-Type": "application/x-www-form-urlencoded"})
-        body = _json(response)
+        body = self.json_object(response)
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise AuthExpired("hubspot: token endpoint answered without an access_token")
         if isinstance(body.get("refresh_token"), str) and body["refresh_token"]:
             self._oauth["refresh_token"] = body["refresh_token"]
+            self.protect(body["refresh_token"])
         self.log.info("hubspot access token fetched", expires_in=body.get("expires_in"))
         return token, float(body.get("expires_in") or 1800)
 
@@ -98,9 +100,13 @@ class HubSpotClient(HttpClient):
 
     def call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
              json: Any = None) -> tuple[int, dict[str, Any]]:
-        """One JSON call: its status (207 is not an error) and its decoded body."""
+        """One JSON call: its status (207 is not an error) and its decoded body (`Unavailable`
+        when a success is not JSON: a proxy's page, a truncated answer)."""
         response = self.send(method, path, params=params, json=json)
-        return response.status_code, _json(response)
+        if not response.content:
+            return response.status_code, {}
+        body = self.json_body(response)
+        return response.status_code, body if isinstance(body, dict) else {"results": body}
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

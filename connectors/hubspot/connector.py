@@ -35,6 +35,7 @@ from connectors.base import (
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.hubspot import webhook as hooks
 from connectors.hubspot.client import HubSpotClient
@@ -187,7 +188,7 @@ class HubSpotConnector:
             response = self.client.send("GET", f"/crm/v3/objects/{obj}", params=params)
             if state.start is None:
                 state.start = _server_time_ms(response.headers.get("Date"))
-            body = response.json()
+            body = self.client.json_object(response)
             records = list(body.get("results") or [])
             for record in records:
                 ts = _record_ms(record, modified)
@@ -323,16 +324,37 @@ class HubSpotConnector:
     # --- writes --------------------------------------------------------------------------
 
     def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
+        """Batches by kind; a failure after earlier batches wrote records hands back only the
+        rest for a retry (`finish_partial`), so that a retry never creates a record twice."""
         results: list[WriteResult | None] = [None] * len(ops)
-        for kind in (OpKind.CREATE, OpKind.UPDATE, OpKind.UPSERT):
-            indexed = [(i, op) for i, op in enumerate(ops) if op.kind == kind]
-            for chunk in _chunks(indexed, MAX_BATCH):
-                for (i, _), result in zip(chunk, self._write(obj, kind, [op for _, op in chunk]), strict=True):
-                    results[i] = result
         for i, op in enumerate(ops):
-            if results[i] is None:
+            if op.kind not in (OpKind.CREATE, OpKind.UPDATE, OpKind.UPSERT):
                 results[i] = WriteResult(False, op.external_id, error=Rejected(f"unknown operation {op.kind!r}"))
+        try:
+            for kind in (OpKind.CREATE, OpKind.UPDATE, OpKind.UPSERT):
+                indexed = [(i, op) for i, op in enumerate(ops) if op.kind == kind]
+                for chunk in _chunks(indexed, MAX_BATCH):
+                    self._write_chunk(obj, kind, chunk, results)
+        except ConnectorError as exc:
+            self.log.warning("hubspot push interrupted", object=obj, error=str(exc)[:300],
+                             left=sum(r is None for r in results))
+            return finish_partial(results, ops, exc)
         return [r for r in results if r is not None]
+
+    def _write_chunk(self, obj: str, kind: OpKind, chunk: list[tuple[int, WriteOp]],
+                     results: list[WriteResult | None]) -> None:
+        """One batch call, or, when HubSpot refuses the batch as a whole, one call per input
+        (each result stored as soon as it is known, so an outage midway loses none)."""
+        ops = [op for _, op in chunk]
+        try:
+            written = self._write(obj, kind, ops)
+        except _BatchRefused as refused:
+            self.log.info("hubspot batch refused, writing its inputs one by one", object=obj, inputs=refused.inputs)
+            for i, op in chunk:
+                results[i] = self._write(obj, kind, [op])[0]
+            return
+        for (i, _), result in zip(chunk, written, strict=True):
+            results[i] = result
 
     def _write(self, obj: str, kind: OpKind, ops: list[WriteOp]) -> list[WriteResult]:
         """One batch call; 207 answers are matched to inputs by objectWriteTraceId, then by id or key."""
@@ -366,8 +388,7 @@ class HubSpotConnector:
             status, body = self.client.call("POST", path, json={"inputs": inputs})
         except Rejected as refused:
             if len(inputs) > 1:  # HubSpot may refuse a whole batch for one bad input: find which
-                self.log.info("hubspot batch refused, writing its inputs one by one", object=obj, inputs=len(inputs))
-                return [early.get(n) or self._write(obj, kind, [op])[0] for n, op in enumerate(ops)]
+                raise _BatchRefused(len(inputs)) from None
             return [early.get(n) or WriteResult(False, op.external_id, error=refused) for n, op in enumerate(ops)]
         done = _match_results(ops, inputs, body, kind)
         self.log.debug("hubspot batch written", object=obj, kind=kind.value, inputs=len(inputs), status=status)
@@ -397,6 +418,13 @@ class HubSpotConnector:
 
 # --- helpers -------------------------------------------------------------------------------
 
+
+class _BatchRefused(Exception):
+    """HubSpot refused a batch of several inputs as a whole: each is written on its own."""
+
+    def __init__(self, inputs: int) -> None:
+        super().__init__(f"batch of {inputs} inputs refused")
+        self.inputs = inputs
 
 def _key_property(key_field: str | None) -> str | None:
     """The HubSpot property named by a mapping key such as `properties.synchub_id`."""

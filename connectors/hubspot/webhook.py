@@ -101,10 +101,10 @@ def verify(secret: str, method: str, uri: str, headers: Mapping[str, str], body:
     given_v3 = header(headers, SIGNATURE_V3)
     if given_v3 is not None:
         timestamp = (header(headers, TIMESTAMP) or "").strip()
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):
             raise BadWebhook("missing or malformed X-HubSpot-Request-Timestamp", 401)
-        if now_ms - int(timestamp) > MAX_AGE_MS:
-            raise BadWebhook("stale webhook: timestamp older than 5 minutes", 401)
+        if abs(now_ms - int(timestamp)) > MAX_AGE_MS:  # a future time would stay replayable until then
+            raise BadWebhook("stale webhook: timestamp more than 5 minutes from now", 401)
         candidates = dict.fromkeys((decode_uri(uri), uri))
         if not any(_same(sign_v3(secret, method, c, body, timestamp), given_v3) for c in candidates):
             raise BadWebhook("bad X-HubSpot-Signature-v3", 401)

@@ -23,7 +23,13 @@ from typing import Any
 import requests
 import structlog
 
-from connectors.base import AuthExpired, ConnectorError, RateLimited, Rejected, Unavailable
+from connectors.base import (
+    AuthExpired,
+    ConnectorError,
+    RateLimited,
+    Rejected,
+    Unavailable,
+)
 from connectors.http import HttpClient, retry_after, short
 
 log = structlog.get_logger()

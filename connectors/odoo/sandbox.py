@@ -209,6 +209,10 @@ def _line_display(db: Database, record: Record) -> str:
     return f"{order['name']} - {first}" if order else first
 
 
+def _xmlid_display(db: Database, record: Record) -> str:
+    return f"{record.get('module')}.{record.get('name')}"
+
+
 def _now_default(db: Database, vals: Record) -> str:
     return db.stamp
 
@@ -287,6 +291,13 @@ def _models() -> dict[str, Model]:
             Field("request_date_to", "date", "Request End Date", required=True),
             _float("number_of_days", "Duration (Days)"),
             Field("state", "selection", "Status", selection=_LEAVE_STATES, default="confirm")), _by_name),
+        # External identifiers ("module.name" -> record). res_id is a many2one_reference in Odoo: an
+        # integer whose model is in `model`. The sandbox keeps (module, name) unique, as Odoo's index does.
+        Model("ir.model.data", "Model Data", "module, id", _fields(
+            _char("name", "External Identifier", required=True), _char("module", "Module", required=True, default=""),
+            _char("model", "Model Name", required=True), Field("res_id", "integer", "Record ID", default=0),
+            Field("noupdate", "boolean", "Non Updatable", default=False),
+            _char("complete_name", "Complete ID", readonly=True)), _xmlid_display),
     ]
     return {m.name: m for m in models}
 
@@ -692,9 +703,19 @@ class Database:
             self._remember(model.name, record["id"])
             del self.tables[model.name][record["id"]]
             self._link_inverse(model.name, None, record)
+            self._forget_xmlids(model.name, record["id"])
             if model.name == "sale.order.line":
                 self._after_change(model, record)
         return True
+
+    def _forget_xmlids(self, model: str, rid: int) -> None:
+        """Odoo's unlink deletes the external ids of the deleted records with them."""
+        if model == "ir.model.data":
+            return
+        table = self.tables["ir.model.data"]
+        for xid in [x for x, r in table.items() if r.get("model") == model and r.get("res_id") == rid]:
+            self._remember("ir.model.data", xid)
+            del table[xid]
 
     def _convert(self, model: Model, vals: Record) -> tuple[Record, dict[str, list[Any]]]:
         """Values as stored, and the one2many commands to apply after the record exists."""
@@ -754,11 +775,26 @@ class Database:
         for fld in model.fields.values():
             if fld.required and (_null(values.get(fld.name)) or values.get(fld.name) == ""):
                 raise _cannot_complete(model, fld)
+        if model.name == "ir.model.data":
+            self._check_xmlid(values)
         if model.name == "sale.order.line" and not values.get("display_type") and not values.get("product_id"):
             raise ValidationError("The operation cannot be completed: Missing required fields on accountable "
                                   "sale order line.")
 
+    def _check_xmlid(self, values: Record) -> None:
+        """ir_model_data's `name_nospaces` constraint and its unique (module, name) index."""
+        if " " in str(values.get("name")):
+            raise ValidationError("External IDs cannot contain spaces")
+        clash = any(r["id"] != values["id"] and r.get("module") == values.get("module") and r.get("name") == values.get("name")
+                    for r in self.tables["ir.model.data"].values())
+        if clash:
+            key = f"({values.get('module')}, {values.get('name')})"
+            raise ValidationError("The operation cannot be completed: duplicate key value violates unique constraint "
+                                  f"\"ir_model_data_module_name_uniq_index\"\nDETAIL:  Key (module, name)={key} already exists.")
+
     def _before_save(self, model: Model, values: Record, old: Record | None) -> None:
+        if model.name == "ir.model.data":
+            values["complete_name"] = f"{values.get('module')}.{values.get('name')}"
         if model.name == "res.partner":
             values["company_type"] = "company" if values.get("is_company") else "person"
         elif model.name == "sale.order" and values.get("name") in ("New", False):
@@ -924,8 +960,10 @@ class Database:
             self._insert("account.payment.term", name=name)
         for code, name, price in _PRODUCTS:
             self._insert("product.product", name=name, default_code=code or False, list_price=price)
+        # 陈静 and 杨磊 are also DingTalk sandbox users, so the demo's leave requests find them
         for name, email in (("李娜", "li.na@example.cn"), ("Anna Weber", "anna.weber@example.de"),
-                            ("王伟", "wang.wei@example.cn")):
+                            ("王伟", "wang.wei@example.cn"), ("陈静", "chen.jing@example.cn"),
+                            ("杨磊", "yang.lei@example.cn")):
             self._insert("hr.employee", name=name, work_email=email)
         for name in ("Paid Time Off", "Sick Time Off", "Compensatory Days"):
             self._insert("hr.leave.type", name=name)
@@ -1051,7 +1089,7 @@ class Services:
             args = list(args or [])
             kwargs = dict(kwargs or {})
             function = getattr(self, f"_m_{method}", None) if isinstance(method, str) else None
-            if function is None or method.startswith("_") or (method == "action_confirm" and model != "sale.order"):
+            if function is None or method.startswith("_") or model not in _MODEL_METHODS.get(method, {target.name}):
                 raise AttributeError_(f"The method '{method}' does not exist on the model '{model}'")
             with self.db.transaction():
                 return _call(function, [target, *args], kwargs, method)
@@ -1126,6 +1164,42 @@ class Services:
                 state = dict(_ORDER_STATES)[order["state"]]
                 raise UserError(f"It is not allowed to confirm an order in the following states: {state}")
         return self.db.write(model, ids, {"state": "sale", "date_order": self.db.stamp})
+
+    def _m_action_cancel(self, model: Model, ids: Any, context: dict[str, Any] | None = None) -> Any:
+        """sale.order.action_cancel of Odoo 16/17: a non-draft order opens the "send a cancellation
+        e-mail" wizard (an action dict, nothing cancelled) unless the context says
+        `disable_cancel_warning`; a locked order ("done" here) cannot be cancelled."""
+        orders = self.db.browse(model, ids)
+        if any(order.get("state") == "done" for order in orders):
+            raise UserError("You cannot cancel a locked order. Please unlock it first.")
+        if not (context or {}).get("disable_cancel_warning") and any(o.get("state") != "draft" for o in orders):
+            first = orders[0]["id"]
+            return {"name": "Cancel Sales Order", "view_mode": "form", "res_model": "sale.order.cancel",
+                    "view_id": 1, "type": "ir.actions.act_window", "context": {"default_order_id": first},
+                    "target": "new"}
+        return self.db.write(model, ids, {"state": "cancel"})
+
+    def _m_action_approve(self, model: Model, ids: Any, context: dict[str, Any] | None = None) -> bool:
+        """First approval of a time off with two validation levels: To Approve -> Second Approval."""
+        if any(leave.get("state") != "confirm" for leave in self.db.browse(model, ids)):
+            raise UserError("Time off request must be confirmed (\"To Approve\") in order to approve it.")
+        return self.db.write(model, ids, {"state": "validate1"})
+
+    def _m_action_validate(self, model: Model, ids: Any, context: dict[str, Any] | None = None) -> bool:
+        if any(leave.get("state") not in ("confirm", "validate1") for leave in self.db.browse(model, ids)):
+            raise UserError("Time off request must be confirmed in order to approve it.")
+        return self.db.write(model, ids, {"state": "validate"})
+
+    def _m_action_refuse(self, model: Model, ids: Any, context: dict[str, Any] | None = None) -> bool:
+        if any(leave.get("state") not in ("confirm", "validate1", "validate") for leave in self.db.browse(model, ids)):
+            raise UserError("Time off request must be confirmed or validated in order to refuse it.")
+        return self.db.write(model, ids, {"state": "refuse"})
+
+
+# business methods and the models that have them (ORM methods exist on every model)
+_MODEL_METHODS: dict[str, set[str]] = {"action_confirm": {"sale.order"}, "action_cancel": {"sale.order"},
+                                       "action_approve": {"hr.leave"}, "action_validate": {"hr.leave"},
+                                       "action_refuse": {"hr.leave"}}
 
 
 class AttributeError_(OdooError):  # noqa: N801 - Odoo answers Python's AttributeError by name

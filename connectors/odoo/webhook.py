@@ -7,17 +7,19 @@ webhook URL (`https://hub.example.com/webhooks/odoo?token=...`), or a header tha
 proxy in front of the hub adds (`X-Odoo-Webhook-Token`). Either is compared in constant
 time with the system's `webhook.secret`.
 
-Odoo sends one call per record and may send the same change twice (a user saving twice,
-an automation on create and on write), so the event id is `model:id:write_date`: the same
-write seen twice is one event, a later write is a new one. Without `write_date` among the
-chosen fields the body's digest stands in for it.
+Each notification is its own event (`model:id:write_date:<random>`). Odoo sends no event
+id and never retries a notification, and two notifications of one record can be identical
+byte for byte though they report different writes: `write_date` has one-second resolution
+and the admin's chosen fields need not include what changed (the hub's own write, then a
+user's edit in the same second). Deduplicating them would lose the second write; a double
+delivery only asks for the record's sync twice, which the job queue collapses.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,7 +73,8 @@ def _event(item: Any, body: bytes) -> WebhookEvent:
         raise WebhookError("notification has no '_model'")
     if isinstance(record_id, bool) or not isinstance(record_id, (int, str)) or not str(record_id).strip():
         raise WebhookError("notification has no '_id'")
-    written = item.get("write_date")
-    version = str(written) if written not in (None, False, "") else hashlib.sha256(body).hexdigest()[:16]
     payload = {k: v for k, v in item.items() if not k.startswith("_")}
-    return WebhookEvent(f"{model}:{record_id}:{version}", model, str(record_id), "changed", payload)
+    written = item.get("write_date")
+    stamp = f"{written}:" if written not in (None, False, "") else ""
+    return WebhookEvent(f"{model}:{record_id}:{stamp}{uuid.uuid4().hex[:16]}", model, str(record_id), "changed",
+                        payload)

@@ -24,7 +24,7 @@ from connectors.base import AuthExpired, ConnectorError, RateLimited, Rejected, 
 from connectors.http import HttpClient, TokenCache, retry_after, short
 from connectors.rest.paths import Expr, compile_expr
 from hub.config.model import System
-from hub.config.secrets import reveal
+from hub.config.secrets import Secret, reveal
 
 DEFAULT_TOKEN_LIFETIME = 3600.0  # when the token endpoint does not say
 TOKEN_MARGIN = 60.0              # seconds before expiry at which a new token is fetched
@@ -81,9 +81,12 @@ class RestClient(HttpClient):
         super().__init__(str(reveal(system.base_url) or ""), timeout=system.timeout, verify=verify)
         self.vendor = system.name
         self.auth = AuthSettings.of(dict(system.auth or {}))
+        self.protect(self.auth.token, self.auth.password, self.auth.key, self.auth.client_secret)
         self.errors = ErrorSettings.of(dict(options.get("errors") or {}))
         for name, value in (options.get("headers") or {}).items():
             self.session.headers[name] = str(reveal(value))
+            if isinstance(value, Secret):  # a header given as ${...} is a credential
+                self.protect(str(reveal(value)))
         self.tokens = TokenCache(self._fetch_token, margin=TOKEN_MARGIN)
         self.log = structlog.get_logger().bind(connector="rest", system=system.name)
 

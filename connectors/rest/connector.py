@@ -7,7 +7,9 @@ unknown time zone) stops the connector at start-up with the setting's name.
 
 Pulls resume from the newest `(modification time, id)` seen (see `pagination.py`); writes
 go through a batch endpoint where one is declared, falling back to one call per record
-when the server refuses a whole batch so that one bad record does not sink the others.
+when the server refuses a whole batch so that one bad record does not sink the others. A
+push that fails midway (an outage after some calls succeeded) returns what was written and
+a retryable error for the rest (`finish_partial`), so that a retry never writes twice.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from connectors.base import (
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.rest.client import NotFound, RestClient
 from connectors.rest.pagination import STYLES, Lister, ListSpec, Paging, Position, TimeFormat, zone
 from connectors.rest.paths import DeclarationError, Expr, compile_expr, dotted_get, fill, search_list, wrapped
 from connectors.rest.webhook import BadEvents, BadSignature, EventShape, Signing, parse_events, verify
 from hub.config.model import System
+from hub.config.secrets import reveal
 
 log = structlog.get_logger()
 
@@ -273,7 +277,7 @@ class RestConnector:
         for start in range(0, len(ids), get.max_ids):
             chunk = ids[start:start + get.max_ids]
             value: Any = ",".join(chunk) if get.ids_style == "comma" else list(chunk)
-            answer = self.client.send("GET", get.path, params={str(get.ids_param): value}).json()
+            answer = self.client.json_body(self.client.send("GET", get.path, params={str(get.ids_param): value}))
             records = search_list(get.records, answer, f"{self.system}.{spec.name}.get.records")
             found.extend(r for r in records if isinstance(r, dict) and str(dotted_get(r, spec.id_field)) in wanted)
         return found
@@ -283,7 +287,7 @@ class RestConnector:
             response = self.client.send("GET", fill(get.path, id=rid))
         except NotFound:
             return None
-        answer = response.json()
+        answer = self.client.json_body(response)
         record = get.record.search(answer) if get.record else answer
         return record if isinstance(record, dict) else None
 
@@ -292,28 +296,37 @@ class RestConnector:
     def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
         spec = self._spec(obj)
         results: list[WriteResult | None] = [None] * len(ops)
-        for kind in OpKind:
-            indexes = [i for i, op in enumerate(ops) if op.kind == kind]
-            if not indexes:
-                continue
-            write = spec.writes.get(kind)
-            if write is None:
-                for i in indexes:
-                    results[i] = WriteResult(False, ops[i].external_id, error=Rejected(
-                        f"{self.system}: objects.{obj}.{kind.value} is not declared", "NOT_DECLARED"))
-                continue
-            done = self._write_all(spec, write, kind, [ops[i] for i in indexes])
-            for i, result in zip(indexes, done, strict=True):
-                results[i] = result
+        try:
+            for kind in OpKind:
+                indexes = [i for i, op in enumerate(ops) if op.kind == kind]
+                if not indexes:
+                    continue
+                write = spec.writes.get(kind)
+                if write is None:
+                    for i in indexes:
+                        results[i] = WriteResult(False, ops[i].external_id, error=Rejected(
+                            f"{self.system}: objects.{obj}.{kind.value} is not declared", "NOT_DECLARED"))
+                    continue
+                self._write_all(spec, write, kind, ops, indexes, results)
+        except ConnectorError as exc:
+            self.log.warning("push interrupted", object=obj, error=str(exc)[:300],
+                             done=sum(r is not None for r in results), left=sum(r is None for r in results))
+            return finish_partial(results, ops, exc)
         return [r for r in results if r is not None]
 
-    def _write_all(self, spec: ObjectSpec, write: WriteSpec, kind: OpKind, ops: list[WriteOp]) -> list[WriteResult]:
+    def _write_all(self, spec: ObjectSpec, write: WriteSpec, kind: OpKind, ops: list[WriteOp], indexes: list[int],
+                   results: list[WriteResult | None]) -> None:
+        """Write the ops at `indexes`, putting each result in `results` as soon as it is known."""
         if write.batch is None:
-            return [self._write_one(spec, write, kind, op) for op in ops]
-        results: list[WriteResult] = []
-        for start in range(0, len(ops), write.batch.max_size):
-            results.extend(self._write_batch(spec, write, kind, ops[start:start + write.batch.max_size]))
-        return results
+            self._write_each(spec, write, kind, ops, indexes, results)
+            return
+        for start in range(0, len(indexes), write.batch.max_size):
+            self._write_batch(spec, write, kind, ops, indexes[start:start + write.batch.max_size], results)
+
+    def _write_each(self, spec: ObjectSpec, write: WriteSpec, kind: OpKind, ops: list[WriteOp], indexes: list[int],
+                    results: list[WriteResult | None]) -> None:
+        for i in indexes:
+            results[i] = self._write_one(spec, write, kind, ops[i])
 
     def _payload(self, spec: ObjectSpec, kind: OpKind, op: WriteOp) -> dict[str, Any]:
         payload = dict(op.payload)
@@ -348,9 +361,11 @@ class RestConnector:
             return bool(write.created.search(answer))
         return response.status_code == 201
 
-    def _write_batch(self, spec: ObjectSpec, write: WriteSpec, kind: OpKind, ops: list[WriteOp]) -> list[WriteResult]:
+    def _write_batch(self, spec: ObjectSpec, write: WriteSpec, kind: OpKind, all_ops: list[WriteOp],
+                     indexes: list[int], results: list[WriteResult | None]) -> None:
         batch = write.batch
         assert batch is not None
+        ops = [all_ops[i] for i in indexes]
         payloads = [self._payload(spec, kind, op) for op in ops]
         if kind == OpKind.UPDATE:  # one call for many records: each says which one it changes
             for payload, op in zip(payloads, ops, strict=True):
@@ -360,12 +375,14 @@ class RestConnector:
         except Rejected as exc:
             # the server refused the call as a whole: one call per record finds the bad one(s)
             self.log.info("batch refused, writing one by one", object=spec.name, size=len(ops), reason=exc.reason)
-            return [self._write_one(spec, write, kind, op) for op in ops]
+            self._write_each(spec, write, kind, all_ops, indexes, results)
+            return
         items = search_list(batch.results, _json_or_none(response), f"{self.system}.{spec.name}.{kind.value}.batch.results")
         if len(items) != len(ops):
             raise ConnectorError(f"{self.system}: {batch.method} {batch.path} answered {len(items)} results "
                                  f"for {len(ops)} records")
-        return [self._batch_result(kind, write, batch, op, item) for op, item in zip(ops, items, strict=True)]
+        for i, op, item in zip(indexes, ops, items, strict=True):
+            results[i] = self._batch_result(kind, write, batch, op, item)
 
     def _batch_result(self, kind: OpKind, write: WriteSpec, batch: BatchSpec, op: WriteOp, item: Any) -> WriteResult:
         error = batch.error.search(item) if isinstance(item, dict) else None
@@ -385,7 +402,7 @@ class RestConnector:
     # --- webhooks --------------------------------------------------------------------------
 
     def webhook(self, request: WebhookRequest) -> WebhookReply:
-        if self.shape is None or not self.webhook_secret:
+        if self.shape is None or not reveal(self.webhook_secret):  # an empty secret verifies forgeries
             return WebhookReply(404, b"webhooks are not configured for this system")
         try:
             verify(self.webhook_secret, self.signing, request.headers, request.body)

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 
-from connectors.base import ConnectorError
+from connectors.base import ConnectorError, Unavailable
 from connectors.rest.paths import DeclarationError, Expr, search_list, set_dotted
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -266,5 +266,5 @@ def _origin(url: str) -> str:
 def _json(response: requests.Response, what: str) -> Any:
     try:
         return response.json()
-    except ValueError:
-        raise ConnectorError(f"{what}: the list answer is not JSON") from None
+    except (ValueError, RecursionError):
+        raise Unavailable(f"{what}: the list answer is not JSON") from None

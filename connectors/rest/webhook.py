@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,7 +115,10 @@ def verify(secret: Any, signing: Signing, headers: Mapping[str, str], body: byte
     if signing.signed == "timestamp_body":
         timestamp = header(headers, signing.timestamp_header)
         _check_fresh(signing, timestamp, time.time() if now is None else now)
-    mac = hmac.new(str(reveal(secret)).encode(), signed_bytes(signing, body, timestamp),
+    key = str(reveal(secret) or "")
+    if not key:
+        raise BadSignature("no webhook secret configured")
+    mac = hmac.new(key.encode(), signed_bytes(signing, body, timestamp),
                    _DIGESTS[signing.algorithm]).digest()
     if not hmac.compare_digest(_decode(given, signing.encoding), mac):
         raise BadSignature("signature does not match")
@@ -136,7 +140,7 @@ def _check_fresh(signing: Signing, timestamp: str | None, now: float) -> None:
         raise BadSignature(f"{signing.timestamp_header} is not a Unix time") from None
     if signing.timestamp_unit == "milliseconds":
         sent /= 1000.0
-    if abs(now - sent) > signing.tolerance:
+    if not math.isfinite(sent) or abs(now - sent) > signing.tolerance:  # NaN compares false to everything
         raise BadSignature(f"timestamp is more than {signing.tolerance} s away from now")
 
 

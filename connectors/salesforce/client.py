@@ -85,6 +85,7 @@ class SalesforceClient(HttpClient):
         self.api_version = str(options.get("api_version") or DEFAULT_API_VERSION)
         self.instance_url: str | None = None
         self._auth = auth
+        self.protect(auth.get("client_secret"), auth.get("password"))
         self.tokens = TokenCache(self._fetch_token)
         self.log = log.bind(vendor=self.vendor, system=settings.name)
 

@@ -8,7 +8,9 @@ lost nor repeated. Salesforce keeps SystemModstamp to the second, which is why t
 holds it to the second.
 
 Writes use sObject Collections (200 records a call, `allOrNone: false`), so one bad record
-is one failed `WriteResult` and the others are saved. An Opportunity is read with its line
+is one failed `WriteResult` and the others are saved. When a call fails after earlier calls
+of the same push wrote records, those results are kept and only the rest is handed back
+for a retry (`finish_partial`), so that a retry never creates a record twice. An Opportunity is read with its line
 items (a relationship subquery), which the order mapping turns into order lines.
 """
 
@@ -33,6 +35,7 @@ from connectors.base import (
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.salesforce import webhook
 from connectors.salesforce.client import SalesforceClient
@@ -189,12 +192,26 @@ class Connector:
                 results[index] = WriteResult(False, op.external_id, error=Rejected(problem, "SYNCHUB_BAD_OP"))
                 continue
             groups.setdefault((op.kind, op.key_field if op.kind == OpKind.UPSERT else None), []).append(index)
-        for (kind, key_field), indexes in groups.items():
-            for chunk in _chunks(indexes, BATCH_SIZE):
-                batch = [ops[i] for i in chunk]
-                for i, result in zip(chunk, self._write(obj, kind, key_field, batch), strict=True):
-                    results[i] = result
+        try:
+            for (kind, key_field), indexes in groups.items():
+                for chunk in _chunks(indexes, BATCH_SIZE):
+                    self._write_chunk(obj, kind, key_field, ops, chunk, results)
+        except ConnectorError as exc:
+            self.log.warning("salesforce push interrupted", object=obj, error=str(exc)[:300],
+                             left=sum(r is None for r in results))
+            return finish_partial(results, ops, exc)
         return [r for r in results if r is not None]
+
+    def _write_chunk(self, obj: str, kind: OpKind, key_field: str | None, ops: list[WriteOp], chunk: list[int],
+                     results: list[WriteResult | None]) -> None:
+        """One sObject Collections call; a refusal of the whole call is each of its records' result."""
+        batch = [ops[i] for i in chunk]
+        try:
+            written = self._write(obj, kind, key_field, batch)
+        except Rejected as exc:
+            written = [WriteResult(False, op.external_id, error=exc) for op in batch]
+        for i, result in zip(chunk, written, strict=True):
+            results[i] = result
 
     def _write(self, obj: str, kind: OpKind, key_field: str | None, ops: list[WriteOp]) -> list[WriteResult]:
         records = [_record(obj, op) for op in ops]

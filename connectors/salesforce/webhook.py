@@ -8,17 +8,18 @@ event id the hub deduplicates on.
 
 Salesforce redelivers (with back-off, for up to 24 hours) until it reads exactly the
 `notificationsResponse` envelope with `<Ack>true</Ack>`, so `ACK` is that envelope byte for
-byte. The XML parser is the standard library's; as it would expand entities declared in a
-DTD, a body with any `<!DOCTYPE` or `<!ENTITY` is refused before parsing (Salesforce never
-sends one).
+byte. The body is parsed by `connectors.xmlsafe` (expat), which refuses any DTD or entity
+declaration whatever the body's encoding (Salesforce never sends one), so no entity can be
+expanded into a field.
 """
 
 from __future__ import annotations
 
 import hmac
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+
+from connectors import xmlsafe
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
@@ -37,9 +38,6 @@ ACK = (
     b" </soapenv:Body>\n"
     b"</soapenv:Envelope>\n"
 )
-
-_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-
 
 class BadMessage(ValueError):
     """The body is not an outbound message this listener can read; the text says why."""
@@ -82,12 +80,11 @@ def parse(body: bytes) -> OutboundMessage:
     """The outbound message in `body`, or `BadMessage` naming what is wrong with it."""
     if len(body) > MAX_BODY:
         raise BadMessage("message too large")
-    if _FORBIDDEN.search(body):
-        raise BadMessage("DTDs and entity declarations are not accepted")
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        raise BadMessage("body is not well-formed XML") from None
+        root = xmlsafe.parse(body, namespaces=True, max_bytes=MAX_BODY)
+    except xmlsafe.UnsafeXml as exc:
+        text = str(exc)
+        raise BadMessage(text if "DTD" in text else "body is not well-formed XML") from None
     notifications = root.find(f"{{{SOAP_ENV}}}Body/{{{OUTBOUND}}}notifications")
     if root.tag != f"{{{SOAP_ENV}}}Envelope" or notifications is None:
         raise BadMessage("not a SOAP envelope holding outbound notifications")

@@ -79,12 +79,12 @@ _CN_GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军
 _CN_PINYIN = ("huaxin", "hengda", "ruifeng", "jinqiao", "hongtu", "xinrui", "tiancheng", "boyuan",
               "jiahe", "tongchuang", "dingsheng", "huitong")
 
-_WEST_PLACES = (
+_WEST_PLACES = (  # phone prefixes leave the local part at 8 digits (FR: 8 after "+33 4"; US: 7 after "+1 512")
     _Place("München", "Bayern", "80331", "Germany", "DE", ("Leopoldstraße", "Sendlinger Straße"), "+49 89"),
     _Place("Hamburg", "Hamburg", "20095", "Germany", "DE", ("Mönckebergstraße", "Jungfernstieg"), "+49 40"),
     _Place("London", "England", "EC1A 1BB", "United Kingdom", "GB", ("King Street", "Fleet Street"), "+44 20"),
     _Place("Lyon", "Auvergne-Rhône-Alpes", "69002", "France", "FR", ("Rue de la République", "Quai Saint-Antoine"), "+33 4"),
-    _Place("Austin", "TX", "78701", "United States", "US", ("Congress Avenue", "Lavaca Street"), "+1 512"),
+    _Place("Austin", "TX", "78701", "United States", "US", ("Congress Avenue", "Lavaca Street"), "+1 512 5"),
 )
 _WEST_CORES = ("Northwind", "Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Vandelay",
                "Hooli", "Tyrell", "Cyberdyne", "Soylent")
@@ -144,7 +144,8 @@ def _western(number: int, rng: random.Random) -> Company:
         name=f"{core} {trade} {_WEST_FORMS[place.code]} ({number})",
         tax_id=_vat(rng, place.code),
         email=f"orders@{domain}.{tld}",
-        phone=f"{place.phone_prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+        phone=f"{place.phone_prefix} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+        if place.code != "US" else f"{place.phone_prefix}{rng.randint(10, 99)} {rng.randint(1000, 9999)}",
         website=f"https://{domain}.{tld}",
         street=f"{rng.randint(1, 200)} {rng.choice(place.streets)}" if place.code in ("GB", "US")
         else f"{rng.choice(place.streets)} {rng.randint(1, 200)}",

@@ -43,6 +43,7 @@ class WeComClient(HttpClient):
         super().__init__(base_url, timeout=timeout, verify=verify)
         self._corp_id = corp_id
         self._secret = secret
+        self.protect(secret)
         self.tokens = TokenCache(self._fetch_token)
         self.log = log.bind(vendor=self.vendor)
 

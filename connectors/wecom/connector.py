@@ -57,6 +57,7 @@ from connectors.base import (
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.wecom import webhook as callbacks
 from connectors.wecom.client import WeComClient
@@ -394,22 +395,16 @@ class Connector:
 
     def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
         kind = self._kind(obj)
-        results: list[WriteResult] = []
-        submitted = False
+        results: list[WriteResult | None] = [None] * len(ops)
         for index, op in enumerate(ops):
             try:
-                result = self._apply(kind, op)
+                results[index] = self._apply(kind, op)
             except Rejected as exc:
-                result = WriteResult(False, op.external_id, error=exc)
+                results[index] = WriteResult(False, op.external_id, error=exc)
             except ConnectorError as exc:
-                if not submitted:
-                    raise  # nothing written yet: the engine retries the whole push
                 self.log.warning("wecom push interrupted", object=obj, error=str(exc)[:300], left=len(ops) - index)
-                results.extend(WriteResult(False, o.external_id, error=exc) for o in ops[index:])
-                return results
-            submitted = submitted or (result.ok and result.created)
-            results.append(result)
-        return results
+                return finish_partial(results, ops, exc)  # raises while nothing was written
+        return [r for r in results if r is not None]
 
     def _apply(self, kind: Kind, op: WriteOp) -> WriteResult:
         if op.kind == OpKind.CREATE:

@@ -4,7 +4,10 @@ The order matters for what admins see. The JSON Schema check runs on the raw tex
 any `${...}` is resolved, so no message can contain a secret. Then names are checked against
 what exists (connectors installed, systems declared, entities, canonical fields) with a
 "did you mean", every mapping a flow uses is compiled, and only a config with no problem at
-all gets its secrets resolved.
+all gets its secrets resolved. Since the shape check saw only the `${...}` text, a value that
+resolves to nothing (`${NAME:-}`, an empty secret file) is caught after resolution, located
+like any other problem: an empty webhook secret would otherwise verify signatures made
+with the empty key, which anyone can make.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from connectors import registry
 from hub import canonical
 from hub.config.model import ConflictPolicy, Endpoint, Flow, HubConfig, Schedule, System
-from hub.config.secrets import resolve_tree
+from hub.config.secrets import Secret, resolve_tree
 from hub.errors import ConfigError, MappingError, Problem, SecretError
 from hub.mapping import Mapping, load_mapping
 from hub.schemacheck import is_clean, schema_problems
@@ -87,6 +90,8 @@ class _Loader:
         if self.problems:
             raise ConfigError(self.problems)
         resolved = resolve_tree(self.data, self._secret_problem, self.env, self.base)
+        for path, secret in _empty_secrets(resolved):
+            self.fail(path, f"{secret.reference} resolves to an empty value")
         if self.problems:
             raise ConfigError(self.problems)
         systems = {name: _system(name, spec) for name, spec in resolved["systems"].items()}
@@ -235,6 +240,17 @@ class _Loader:
             self.fail(here, f"'{text}' is neither an interval (30s, 5m, 1h, 1d) nor a cron expression: {exc}")
             return None
         return Schedule(cron=text, text=text)
+
+
+def _empty_secrets(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Secret]]:
+    """Where substitution left nothing but whitespace; the `Secret` shows only its reference."""
+    if isinstance(data, dict):
+        return [found for k, v in data.items() for found in _empty_secrets(v, (*path, k))]
+    if isinstance(data, list):
+        return [found for i, v in enumerate(data) for found in _empty_secrets(v, (*path, i))]
+    if isinstance(data, Secret) and not data.reveal().strip():
+        return [(path, data)]
+    return []
 
 
 def _priority(spec: Any) -> int:

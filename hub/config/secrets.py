@@ -33,7 +33,8 @@ class Secret:
     def __init__(self, value: str, reference: str) -> None:
         self._value = value
         self.reference = reference
-        protect(value)
+        if not _plain_url(value):  # a URL picked by environment is an address, not a secret
+            protect(value)
 
     def reveal(self) -> str:
         return self._value
@@ -48,6 +49,14 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(("secret", self._value))
+
+
+_PLAIN_URL = re.compile(r"https?://[^@\s/?#]+(/[^@\s?#]*)?")
+
+
+def _plain_url(value: str) -> bool:
+    """An http(s) URL with no user info, query or fragment: nothing in it can be a credential."""
+    return bool(_PLAIN_URL.fullmatch(value))
 
 
 def reveal(value: Any) -> Any:

@@ -21,7 +21,7 @@ from hub.config import Endpoint, Flow
 from hub.engine import retry
 from hub.engine.hashing import record_hash
 from hub.engine.identity import MatchKeys, Resolution, decide, new_canonical_id
-from hub.engine.merge import Decision, flatten, merge
+from hub.engine.merge import Decision, flatten, merge, unflatten
 from hub.engine.report import Counts, PlannedWrite
 from hub.errors import FieldError
 from hub.store import AuditEntry, Golden, Link, NewJob, Tx
@@ -39,6 +39,10 @@ class Write:
     op: WriteOp
     hash: str
     link: Link | None
+
+
+# A vendor stamps its own write times: they differ in every echo and carry no new information.
+TIMESTAMPS = frozenset({"created_at", "updated_at"})
 
 
 @dataclass
@@ -131,7 +135,7 @@ class PageWork:
                 self.counts.unchanged += 1
         self._map_inbound(tx)
         self._resolve(tx)
-        self._skip_echoes()
+        self._skip_echoes(tx)
         self._merge(tx)
         if not self.ctx.index_only:
             self._plan(tx)
@@ -199,18 +203,45 @@ class PageWork:
             fresh.setdefault((key, value), resolution.canonical_id)
             self.new_match_keys.append((key, value, resolution.canonical_id))
 
-    def _skip_echoes(self) -> None:
-        """A record carrying exactly what we last wrote to its system is our own write coming back."""
+    def _skip_echoes(self, tx: Tx) -> None:
+        """A record carrying exactly what we last wrote to its system is our own write coming back.
+
+        "Exactly what we wrote" is judged through the outbound mapping, which sees only the
+        fields the hub writes there. A change to a field the hub never writes to this system
+        (an ERP-owned credit limit) is invisible to that projection, so a record whose
+        projection matches is an echo only if it also brings no new value for such a field.
+        """
         mapping = self.source.mapping
         if mapping.outbound is None:
             return
+        candidates: list[Item] = []
         for item in self._live():
             if item.link is None or not item.link.written_hash or item.canonical is None:
                 continue
             back = mapping.to_vendor({**item.canonical, "id": item.canonical_id})
             if not back.errors and record_hash(back.value) == item.link.written_hash:
+                candidates.append(item)
+        if not candidates:
+            return
+        goldens = tx.golden_get([i.canonical_id for i in candidates if i.canonical_id])
+        for item in candidates:
+            golden = goldens.get(item.canonical_id or "")
+            if golden is None or not self._brings_unwritten_change(item, golden.data):
                 item.outcome = "echo"
                 self.counts.skipped_echo += 1
+
+    def _brings_unwritten_change(self, item: Item, golden: dict[str, Any]) -> bool:
+        """Whether the record differs from the golden one in a field the outbound mapping ignores."""
+        mapping = self.source.mapping
+        mine, known = flatten(item.canonical or {}), flatten(golden)
+        base = record_hash(mapping.to_vendor({**(item.canonical or {}), "id": item.canonical_id}).value)
+        for path, value in mine.items():
+            if path in TIMESTAMPS or known.get(path) == value:
+                continue
+            probe = unflatten({**mine, path: known.get(path)})
+            if record_hash(mapping.to_vendor({**probe, "id": item.canonical_id}).value) == base:
+                return True  # the outbound projection cannot see this field: a real change
+        return False
 
     def _merge(self, tx: Tx) -> None:
         live = [i for i in self._live() if i.canonical_id]

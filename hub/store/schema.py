@@ -31,6 +31,7 @@ metadata = MetaData(naming_convention={"pk": "pk_%(table_name)s"})
 
 #: Open job states: a dedupe key may appear on at most one job in these states.
 OPEN_JOB_STATUSES = ("queued", "running")
+DEDUPE_WHERE = "status = 'queued' OR (status = 'running' AND kind = 'flow')"  # see the jobs table
 JOB_STATUSES = ("queued", "running", "done", "dead")
 RUN_STATUSES = ("running", "ok", "partial", "failed")
 INBOX_STATUSES = ("new", "done")
@@ -121,13 +122,16 @@ jobs = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint(_in("status", JOB_STATUSES), name="ck_jobs_status"),
     Index("ix_jobs_status_next_attempt_at", "status", "next_attempt_at"),
-    # At most one open job per dedupe key; done and dead jobs keep their key for history.
+    # At most one waiting job per dedupe key, so a burst of events for one record queues one
+    # job. A running record job does not hold its key: an event arriving while it runs (and
+    # may already have read the record) queues the next one. A running flow job does hold it,
+    # so that one flow never runs twice at once. Done and dead jobs keep their key for history.
     Index(
-        "uq_jobs_open_dedupe_key",
+        "uq_jobs_pending_dedupe_key",
         "dedupe_key",
         unique=True,
-        sqlite_where=text(_in("status", OPEN_JOB_STATUSES)),
-        postgresql_where=text(_in("status", OPEN_JOB_STATUSES)),
+        sqlite_where=text(DEDUPE_WHERE),
+        postgresql_where=text(DEDUPE_WHERE),
     ),
 )
 

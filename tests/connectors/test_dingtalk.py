@@ -14,7 +14,7 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from connectors.base import OpKind, RateLimited, WebhookRequest, WriteOp
+from connectors.base import ConnectorError, OpKind, RateLimited, Unavailable, WebhookRequest, WriteOp
 from connectors.dingtalk import crypto
 from connectors.dingtalk.connector import Connector, Cursor
 from connectors.dingtalk.sandbox import (
@@ -287,3 +287,68 @@ def test_sandbox_starts_fast_with_ten_thousand_records() -> None:
     assert time.perf_counter() - started < 0.6
     assert sum(len(s) for s in app.state.org.starts.values()) == 30_000
     assert threading.active_count() >= 1
+
+
+# --- security review: partial pushes, non-JSON answers, reprs ----------------------------------
+
+
+@pytest.mark.parametrize("api", ["new", "old"])
+def test_an_outage_after_an_approval_was_started_hands_back_only_the_rest(sandbox: RunningServer, api: str) -> None:
+    """DingTalk takes no idempotency key: retrying the whole push would start the first approval twice."""
+    hub = Connector(_system(sandbox.base_url, api=api))
+    real_create = hub.client.create_instance
+
+    def create_then_fail_next(*args: Any, **kwargs: Any) -> str:
+        instance = real_create(*args, **kwargs)
+        _control(sandbox, "PUT", "faults", {"next": ["error"]})
+        return instance
+
+    hub.client.create_instance = create_then_fail_next  # type: ignore[method-assign]
+    before = len(_control(sandbox, "GET", "records/overtime")["records"])
+    form = {"开始时间": "2024-05-06 19:00", "结束时间": "2024-05-06 22:30", "加班时长": 1, "加班原因": "发布"}
+    ops = [WriteOp(OpKind.CREATE, {"originatorUserId": APPLICANTS[1], "form": {**form, "同步ID": f"hub-{n}"}}, f"hub-{n}")
+           for n in range(3)]
+    try:
+        first, second, third = hub.push("overtime", ops)
+    finally:
+        hub.close()
+    assert first.ok and first.created
+    assert not second.ok and not third.ok
+    assert second.error is not None and second.error.retryable and third.error is second.error
+    assert len(_control(sandbox, "GET", "records/overtime")["records"]) == before + 1
+
+
+def test_an_outage_before_anything_was_written_raises_for_a_whole_retry(sandbox: RunningServer) -> None:
+    hub = Connector(_system(sandbox.base_url))
+    _control(sandbox, "PUT", "faults", {"next": ["error"]})
+    try:
+        with pytest.raises(ConnectorError) as caught:
+            hub.push("overtime", [WriteOp(OpKind.CREATE, {"originatorUserId": APPLICANTS[1], "form": {}}, "hub-1")])
+    finally:
+        hub.close()
+    assert caught.value.retryable
+
+
+@pytest.mark.parametrize("body", [b"<html>bad gateway</html>", b"[1, 2]"])
+def test_an_answer_that_is_not_a_json_object_is_unavailable(body: bytes) -> None:
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    def anything(path: str) -> Response:
+        if path == "v1.0/oauth2/accessToken":
+            return Response('{"accessToken": "t", "expireIn": 7200}', media_type="application/json")
+        return Response(body, media_type="text/html")
+
+    server = serve(app)
+    hub = Connector(_system(server.base_url))
+    try:
+        with pytest.raises(Unavailable, match="not JSON|not an object"):
+            list(hub.pull("overtime", None))
+    finally:
+        hub.close()
+        server.stop()
+
+
+def test_callback_keys_never_show_their_secrets() -> None:
+    shown = repr(KEYS)
+    assert CALLBACK_TOKEN not in shown and repr(KEYS.key) not in shown

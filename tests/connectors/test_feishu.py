@@ -464,3 +464,75 @@ def test_form_layout_encoding_puts_parts_where_feishu_wants_them() -> None:
         encode_form(leave, {"amount": "十二元"})
     with pytest.raises(Rejected, match="not in the leave form layout"):
         encode_form(leave, {"colour": "red"})
+
+
+# --- refusals leak nothing (security review) -----------------------------------------------
+
+
+def _unsigned_encrypt(encrypted: str) -> WebhookRequest:
+    return WebhookRequest("POST", "http://hub/webhooks/oa", {}, {}, json.dumps({"encrypt": encrypted}).encode())
+
+
+def _flipped(encrypted: str, position: int) -> str:
+    raw = bytearray(base64.b64decode(encrypted))
+    raw[position] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def test_every_refusal_of_an_unsigned_request_has_one_body_so_decryption_is_no_oracle(hook: Connector) -> None:
+    good = crypto.encrypt(KEY, b'{"a":1}')
+    requests_ = {
+        "bad padding": _unsigned_encrypt(_flipped(good, -17)),
+        "padding ok, not JSON": _unsigned_encrypt(_flipped(good, 0)),
+        "truncated": _unsigned_encrypt(good[:20]),
+        "not base64": _unsigned_encrypt("!!!"),
+        "decrypts, not a url check": _unsigned_encrypt(good),
+        "real event, unsigned": _unsigned(_signed(_status_event("X"))),
+        "bad signature": _tamper(_signed(_status_event("X"))),
+        "wrong verification token": _signed({**_status_event("X"), "token": "forged"}),
+    }
+    replies = {name: hook.webhook(request) for name, request in requests_.items()}
+    assert {name: (r.status, r.events) for name, r in replies.items()} == {name: (401, []) for name in requests_}
+    assert {r.body for r in replies.values()} == {b'{"msg":"unauthorized"}'}
+
+
+def test_an_unsigned_url_check_needs_the_configured_verification_token() -> None:
+    check = {"challenge": "c-1", "token": feishu_sandbox.VERIFICATION_TOKEN, "type": "url_verification"}
+    unsigned = _unsigned(_signed(check))
+    without_token = Connector(_system_with_webhook(verification_token=None))
+    try:
+        assert without_token.webhook(unsigned).status == 401
+        assert without_token.webhook(_signed(check)).status == 200  # signed: the Encrypt Key proves the sender
+    finally:
+        without_token.close()
+    with_token = Connector(_system_with_webhook())
+    try:
+        assert with_token.webhook(_unsigned(_signed({**check, "token": "forged"}))).status == 401
+        assert with_token.webhook(unsigned).body == b'{"challenge":"c-1"}'
+    finally:
+        with_token.close()
+
+
+def test_an_empty_encrypt_key_refuses_a_callback_forged_with_the_empty_key() -> None:
+    from hub.config.secrets import Secret
+
+    connector = Connector(_system_with_webhook(encrypt_key=Secret("", "${FEISHU_ENCRYPT_KEY:-}")))
+    try:
+        forged = _signed(_status_event("X"), encrypt_key="", sign_key="")
+        reply = connector.webhook(forged)
+        assert (reply.status, reply.events, reply.body) == (401, [], b'{"msg":"unauthorized"}')
+    finally:
+        connector.close()
+
+
+def test_the_callback_keys_never_show_in_a_repr(hook: Connector) -> None:
+    shown = repr(hook.keys)
+    assert KEY not in shown and feishu_sandbox.VERIFICATION_TOKEN not in shown
+
+
+def _system_with_webhook(**changes: Any) -> System:
+    system = _system("http://127.0.0.1:9")
+    hook_settings = {**system.webhook, **changes}
+    return System(name=system.name, connector=system.connector, base_url=system.base_url, auth=system.auth,
+                  webhook={k: v for k, v in hook_settings.items() if v is not None}, options=system.options,
+                  timeout=system.timeout)

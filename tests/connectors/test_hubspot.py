@@ -26,7 +26,7 @@ from hubspot.crm.companies import (
 from hubspot.crm.companies.exceptions import ApiException
 from hubspot.utils.signature import Signature
 
-from connectors.base import OpKind, RateLimited, Rejected, WebhookRequest, WriteOp
+from connectors.base import OpKind, RateLimited, Rejected, Unavailable, WebhookRequest, WriteOp
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot import webhook as hooks
 from connectors.hubspot.client import HubSpotClient
@@ -413,3 +413,87 @@ def test_a_deal_built_through_the_api_carries_the_line_items_associated_to_it(sa
     assert order.value["customer_id"] == company and order.value["status"] == "approved"
     assert [(line["name"], line["unit_price"]) for line in order.value["lines"]] == [
         ("Servo Motor SM-750", "2450.5"), ("Versand", "110.5")]
+
+
+# --- security review: future timestamps, partial pushes, non-JSON answers --------------------
+
+
+def _offline(**options: Any) -> HubSpotConnector:
+    declared = system_config("http://127.0.0.1:9")
+    return HubSpotConnector(System(name="crm", connector="hubspot", base_url=declared["base_url"], auth=declared["auth"],
+                                   webhook=declared["webhook"], options={**declared["options"], **options}))
+
+
+def test_a_v3_webhook_from_the_future_is_refused() -> None:
+    """A timestamp far ahead would keep a captured request replayable until that time."""
+    connector = _offline()
+    try:
+        for ahead_ms in (5 * 60 * 1000 + 1000, 365 * 86400 * 1000):
+            reply = connector.webhook(_signed_v3(_events("company.creation"), timestamp=int(time.time() * 1000) + ahead_ms))
+            assert reply.status == 401 and reply.events == []
+        assert connector.webhook(_signed_v3(_events("company.creation"),
+                                            timestamp=int(time.time() * 1000) + 60_000)).status == 200  # clock skew
+    finally:
+        connector.close()
+
+
+def test_a_push_failing_after_its_creates_were_written_hands_back_only_the_updates() -> None:
+    connector = _offline()
+    calls: list[str] = []
+
+    def call(method: str, path: str, params: Any = None, json: Any = None) -> tuple[int, dict[str, Any]]:
+        calls.append(path.rsplit("/", 1)[-1])
+        if path.endswith("/update"):
+            raise RateLimited("TEN_SECONDLY_ROLLING", 1.0)
+        return 201, {"results": [{"id": str(100 + i), "objectWriteTraceId": e["objectWriteTraceId"], "properties": {}}
+                                 for i, e in enumerate(json["inputs"])]}
+
+    connector.client.call = call  # type: ignore[method-assign]
+    ops = [WriteOp(OpKind.CREATE, {"name": "new"}, "k1"), WriteOp(OpKind.UPDATE, {"name": "changed"}, "k2", external_id="5")]
+    try:
+        created, updated = connector.push("companies", ops)
+    finally:
+        connector.close()
+    assert calls == ["create", "update"]
+    assert (created.ok, created.external_id, created.created) == (True, "100", True)
+    assert not updated.ok and isinstance(updated.error, RateLimited) and updated.error.retryable
+
+
+def test_an_outage_while_writing_a_refused_batch_one_by_one_keeps_what_was_written() -> None:
+    connector = _offline()
+    answers = iter(["refuse", "ok", "down"])
+
+    def call(method: str, path: str, params: Any = None, json: Any = None) -> tuple[int, dict[str, Any]]:
+        answer = next(answers)
+        if answer == "refuse":
+            raise Rejected("Property values were not valid", "VALIDATION_ERROR")
+        if answer == "down":
+            raise Unavailable("hubspot: HTTP 502")
+        return 201, {"results": [{"id": "100", "objectWriteTraceId": "0", "properties": {}}]}
+
+    connector.client.call = call  # type: ignore[method-assign]
+    ops = [WriteOp(OpKind.CREATE, {"name": f"c{i}"}, f"k{i}") for i in range(3)]
+    try:
+        results = connector.push("companies", ops)
+    finally:
+        connector.close()
+    assert [r.ok for r in results] == [True, False, False]
+    assert all(isinstance(r.error, Unavailable) for r in results[1:])
+
+
+def test_a_list_answer_that_is_not_json_is_unavailable() -> None:
+    connector = _offline(properties={"companies": ["name"]})
+
+    def send(method: str, path: str, **_: Any) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response._content = 200, b"<html>maintenance</html>"
+        response.url = f"http://127.0.0.1:9{path}"
+        response.request = requests.Request(method, response.url).prepare()
+        return response
+
+    connector.client.send = send  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Unavailable, match="not JSON"):
+            next(connector.pull("companies", None))
+    finally:
+        connector.close()

@@ -422,8 +422,10 @@ def test_sandbox_webhooks_look_like_odoos_and_are_retried(server: RunningServer,
     assert reply.status == 200
     [event] = reply.events
     assert (event.object, event.external_id) == ("sale.order", result.external_id)
-    assert event.event_id == f"sale.order:{result.external_id}:{body['write_date']}"
-    assert connector.webhook(first).events[0].event_id == event.event_id  # a redelivery is the same event
+    assert event.event_id.startswith(f"sale.order:{result.external_id}:{body['write_date']}:")
+    # Odoo never retries and may send identical bodies for two writes in one second: each
+    # delivery is its own event (a double delivery only asks for the record's sync twice)
+    assert connector.webhook(first).events[0].event_id != event.event_id
 
 
 def _hook(body: bytes, headers: dict[str, str] | None = None, query: dict[str, str] | None = None) -> WebhookRequest:
@@ -436,7 +438,8 @@ def test_webhook_tokens_from_header_or_query_and_bad_bodies(connector: Connector
     by_header = connector.webhook(_hook(body.encode(), {"x-odoo-webhook-token": token}))
     by_query = connector.webhook(_hook(body.encode(), query={"token": token}))
     assert by_header.status == by_query.status == 200
-    assert by_header.events[0].event_id == by_query.events[0].event_id == "res.partner:7:2024-05-01 08:00:00"
+    for accepted in (by_header, by_query):
+        assert accepted.events[0].event_id.startswith("res.partner:7:2024-05-01 08:00:00:")
     for bad in ({}, {"token": token[:-1]}, {"token": token + "x"}, {"token": ""}):
         refused = connector.webhook(_hook(body.encode(), query=bad))
         assert refused.status == 401 and refused.events == []

@@ -611,3 +611,64 @@ def test_the_example_config_checks_and_runs_against_the_sandbox(monkeypatch: pyt
         connector.close()
     finally:
         started.close()
+
+
+# --- security review: empty secrets, NaN timestamps, partial pushes, non-JSON answers --------
+
+
+def test_an_empty_webhook_secret_refuses_a_request_signed_with_the_empty_key(shared: Env) -> None:
+    from hub.config.secrets import Secret
+
+    hook = {**sb.webhook_config(), "secret": Secret("", "${REST_HOOK:-}")}
+    connector = shared.connector(webhook=hook)
+    forged = _request(BODY, Signing.of(hook["signature"]), secret="")
+    reply = connector.webhook(forged)
+    assert reply.status in (401, 404) and reply.events == []
+    with pytest.raises(BadSignature):
+        verify("", Signing(), {"X-Signature": _mac("sha256", "hex", BODY, b"")}, BODY)
+
+
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "-inf"])
+def test_a_timestamp_that_is_not_a_finite_number_is_refused(stamp: str) -> None:
+    """NaN compares false with everything, so `abs(now - nan) > tolerance` let it through."""
+    signing = Signing(signed="timestamp_body")
+    headers = {"X-Signature": _mac("sha256", "hex", f"{stamp}.".encode() + BODY), "X-Timestamp": stamp}
+    with pytest.raises(BadSignature):
+        verify("s3cret", signing, headers, BODY, now=1_700_000_000)
+
+
+def test_a_push_failing_after_a_written_batch_hands_back_only_the_unwritten_records(env: Env) -> None:
+    connector = env.connector()
+    real_send = connector.client.send
+    batches: list[int] = []
+
+    def send(method: str, path: str, **kwargs: Any) -> requests.Response:
+        response = real_send(method, path, **kwargs)
+        if path.endswith("/batch"):
+            batches.append(len(kwargs["json"]["customers"]))
+            env.control("PUT", "faults", {"next": ["error"]})  # the next batch meets an outage
+        return response
+
+    connector.client.send = send  # type: ignore[method-assign]
+    before = len(env.control("GET", "records/customers")["records"])
+    ops = [WriteOp(OpKind.CREATE, {"name": f"Customer {n}"}, f"hub-{n}", key_field="external_key") for n in range(60)]
+    results = connector.push("customers", ops)
+    assert batches == [sb.BATCH_LIMIT]
+    assert all(r.ok and r.created for r in results[:sb.BATCH_LIMIT])
+    assert all(isinstance(r.error, Unavailable) for r in results[sb.BATCH_LIMIT:])
+    assert len(env.control("GET", "records/customers")["records"]) == before + sb.BATCH_LIMIT
+
+
+def test_a_get_answer_that_is_not_json_is_unavailable(shared: Env) -> None:
+    connector = shared.connector()
+
+    def send(method: str, path: str, **_: Any) -> requests.Response:
+        response = requests.Response()
+        response.status_code, response._content = 200, b"<html>gateway</html>"
+        response.url = f"{shared.base_url}{path}"
+        response.request = requests.Request(method, response.url).prepare()
+        return response
+
+    connector.client.send = send  # type: ignore[method-assign]
+    with pytest.raises(Unavailable, match="not JSON"):
+        connector.get("customers", ["1", "2"])

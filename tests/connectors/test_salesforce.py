@@ -460,3 +460,106 @@ def test_the_ack_is_the_envelope_salesforce_documents() -> None:
     ack = root.find(f"{{{webhook.SOAP_ENV}}}Body/{{{webhook.OUTBOUND}}}notificationsResponse/{{{webhook.OUTBOUND}}}Ack")
     assert ack is not None and ack.text == "true"
     assert json.dumps(webhook.ACK.decode()).count("Ack") == 2
+
+
+# --- security review: encodings, partial pushes ----------------------------------------------
+
+
+def _utf16(message: bytes, doctype: str = "") -> bytes:
+    head, rest = message.decode("utf-8").split("?>", 1)
+    return (head.replace('encoding="UTF-8"', 'encoding="UTF-16"') + "?>" + doctype + rest).encode("utf-16")
+
+
+def _offline(organization_id: str = sandbox.ORG_ID) -> Connector:
+    return Connector(System(name="sf", connector="salesforce", base_url="http://127.0.0.1:9", auth={},
+                            webhook={"organization_id": organization_id}))
+
+
+@pytest.mark.parametrize("doctype", [
+    '<!DOCTYPE e [<!ENTITY x "INJECTED-ENTITY">]>',
+    '<!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/hostname">]>',
+    '<!DOCTYPE e [<!ENTITY a "aaaaaaaaaa"><!ENTITY x "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    "<!DOCTYPE e>",
+])
+def test_a_utf16_message_with_a_dtd_is_refused_like_a_utf8_one(doctype: str) -> None:
+    """A byte-level `<!DOCTYPE` check misses UTF-16; the parser itself must refuse the DTD."""
+    injected = _message().replace("华信科技".encode(), b"&x;")
+    found = _offline()
+    try:
+        for body in (_utf16(injected, doctype), _utf16(_message(), doctype)):
+            reply = found.webhook(_request(body))
+            assert (reply.status, reply.events) == (400, []), body[:80]
+            assert b"INJECTED" not in reply.body and b"DTD" in reply.body
+        with pytest.raises(webhook.BadMessage, match="DTD"):
+            webhook.parse(_utf16(injected, doctype))
+    finally:
+        found.close()
+
+
+def test_a_utf16_message_without_a_dtd_is_read_with_its_namespaces() -> None:
+    found = _offline()
+    try:
+        reply = found.webhook(_request(_utf16(_message())))
+    finally:
+        found.close()
+    assert reply.status == 200 and reply.body == webhook.ACK
+    [event] = reply.events
+    assert (event.object, event.external_id, event.payload["fields"]["Name"]) == ("Account", "0015j00000Q8aLmAAJ", "华信科技")
+
+
+class _Org:
+    """`client.api` of an org that creates records until `fail_after` of them exist, then fails."""
+
+    def __init__(self, fail_after: int, error: Exception) -> None:
+        self.fail_after, self.error, self.created = fail_after, error, 0
+
+    def api(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
+        if self.created >= self.fail_after:
+            raise self.error
+        answer = [{"success": True, "id": f"001{self.created + i:015d}", "created": True} for i in range(len(body["records"]))]
+        self.created += len(answer)
+        return answer
+
+
+def test_a_push_failing_after_a_written_chunk_returns_it_and_hands_back_only_the_rest() -> None:
+    found = _offline()
+    org_ = _Org(fail_after=200, error=RateLimited("REQUEST_LIMIT_EXCEEDED", 7.0))
+    found.client.api = org_.api  # type: ignore[method-assign]
+    ops = [WriteOp(OpKind.CREATE, {"Name": f"Account {i}"}, f"k{i}") for i in range(250)]
+    try:
+        results = found.push("Account", ops)
+    finally:
+        found.close()
+    assert len(results) == 250 and org_.created == 200
+    assert all(r.ok and r.created for r in results[:200])
+    assert {type(r.error) for r in results[200:]} == {RateLimited} and not any(r.ok for r in results[200:])
+    assert all(r.error is not None and r.error.retryable for r in results[200:])
+
+
+def test_a_push_failing_before_anything_was_written_raises_for_a_whole_retry() -> None:
+    found = _offline()
+    found.client.api = _Org(fail_after=0, error=RateLimited("REQUEST_LIMIT_EXCEEDED")).api  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RateLimited):
+            found.push("Account", [WriteOp(OpKind.CREATE, {"Name": "A"}, "k1")])
+    finally:
+        found.close()
+
+
+def test_a_chunk_refused_as_a_whole_is_its_records_failure_and_the_next_chunk_is_written() -> None:
+    found = _offline()
+    calls: list[int] = []
+
+    def api(method: str, path: str, body: Any = None, **_: Any) -> Any:
+        calls.append(len(body["records"]))
+        if len(calls) == 1:
+            raise Rejected("JSON_PARSER_ERROR: bad request", "JSON_PARSER_ERROR")
+        return [{"success": True, "id": f"001{i:015d}", "created": True} for i in range(len(body["records"]))]
+
+    found.client.api = api  # type: ignore[method-assign]
+    try:
+        results = found.push("Account", [WriteOp(OpKind.CREATE, {"Name": f"A{i}"}, f"k{i}") for i in range(201)])
+    finally:
+        found.close()
+    assert calls == [200, 1]
+    assert all(isinstance(r.error, Rejected) for r in results[:200]) and results[200].ok

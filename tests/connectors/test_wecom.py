@@ -22,7 +22,16 @@ from fastapi.responses import Response
 from wechatpy.enterprise.client import WeChatClient
 from wechatpy.enterprise.crypto import WeChatCrypto
 
-from connectors.base import OpKind, RateLimited, Rejected, Unavailable, WebhookReply, WebhookRequest, WriteOp
+from connectors.base import (
+    ConnectorError,
+    OpKind,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    WebhookReply,
+    WebhookRequest,
+    WriteOp,
+)
 from connectors.sandbox import RunningServer, SandboxOptions, serve
 from connectors.wecom import Connector
 from connectors.wecom import crypto as wc
@@ -214,7 +223,9 @@ def _badly_padded(key: bytes, message: bytes) -> str:
 @pytest.mark.parametrize("body", [b"not xml at all", b"<xml><ToUserName>x</ToUserName></xml>",
                                   b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
                                   b"<xml><Encrypt>&b;</Encrypt></xml>",
-                                  b'<!DOCTYPE xml SYSTEM "file:///etc/passwd"><xml><Encrypt>x</Encrypt></xml>'])
+                                  b'<!DOCTYPE xml SYSTEM "file:///etc/passwd"><xml><Encrypt>x</Encrypt></xml>',
+                                  '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE xml [<!ENTITY a "aaaa">]>'
+                                  "<xml><Encrypt>&a;</Encrypt></xml>".encode("utf-16")])
 def test_a_body_that_is_not_wecoms_envelope_is_a_400(body: bytes) -> None:
     good = _signed(b"<xml/>")
     _refused(hooks.handle(WebhookRequest("POST", good.url, good.headers, good.query, body), _settings()), 400)
@@ -415,6 +426,28 @@ def test_a_rate_limit_after_a_submission_is_reported_per_op_instead_of_raised(se
     assert [r.ok for r in results] == [True, False, False]
     assert all(isinstance(r.error, RateLimited) for r in results[1:])
     assert len(_ids(server)) == before + 1
+
+
+def test_an_error_that_is_not_retryable_after_a_submission_still_hands_the_rest_back_for_a_retry(
+        server: RunningServer, connector: Connector) -> None:
+    """The engine dead-letters an op whose own error is not retryable; the unwritten ops must
+    be parked instead, as they would be had the whole push raised."""
+    kit_record = {"creator_userid": "zhangwei", "summary": "s",
+                  "form": {"customer_name": "甲", "order_number": "SO-1", "amount": "1.00", "currency": "CNY"}}
+    original = connector.client.post
+    calls = {"n": 0}
+
+    def broken_after_one(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectorError("wecom: POST /cgi-bin/oa/applyevent answered something unreadable")
+        return original(path, body)
+
+    connector.client.post = broken_after_one  # type: ignore[method-assign]
+    results = connector.push("contract", [WriteOp(OpKind.CREATE, kit_record, f"k{i}") for i in range(3)])
+    assert [r.ok for r in results] == [True, False, False]
+    assert all(isinstance(r.error, Unavailable) and r.error.retryable and "unreadable" in str(r.error)
+               for r in results[1:])
 
 
 # --- pulls -----------------------------------------------------------------------------------

@@ -44,11 +44,16 @@ def test_enqueue_returns_ids_in_order_and_dedupes(store: Store) -> None:
         assert (first.status, first.attempts, first.max_attempts) == ("queued", 0, 5)
         assert first.next_attempt_at == T0
     with store.transaction() as tx:
-        # an open job with the key exists (queued, then running): deduplicated
+        # a queued job with the key exists: deduplicated
         assert tx.enqueue([NewJob("pull", dedupe_key="pull:a")], now=T0) == [None]
         claimed = tx.claim_many("w", 30, 10, now=at(1), kinds=["pull"])
         assert {j.dedupe_key for j in claimed} == {"pull:a", "pull:b"}
+        # a running job other than a flow run does not hold its key: the next one queues behind it
+        behind = tx.enqueue([NewJob("pull", dedupe_key="pull:a")], now=T0)
+        assert behind[0] is not None
         assert tx.enqueue([NewJob("pull", dedupe_key="pull:a")], now=T0) == [None]
+        [second] = tx.claim_many("w", 30, 10, now=at(2), kinds=["pull"])
+        assert second.id == behind[0] and tx.finish(second.id, "w")
         # once it is done (or dead) the key is free again
         job_a = next(j for j in claimed if j.dedupe_key == "pull:a")
         job_b = next(j for j in claimed if j.dedupe_key == "pull:b")
@@ -57,6 +62,17 @@ def test_enqueue_returns_ids_in_order_and_dedupes(store: Store) -> None:
         new_a, new_b = tx.enqueue([NewJob("pull", dedupe_key=k) for k in ("pull:a", "pull:b")], now=T0)
         assert new_a is not None and new_a != job_a.id
         assert new_b is not None and new_b != job_b.id
+
+
+def test_a_running_flow_job_holds_its_key(store: Store) -> None:
+    """One flow never runs twice at once: a tick while it runs is deduplicated."""
+    with store.transaction() as tx:
+        [first] = tx.enqueue([NewJob("flow", flow="f", dedupe_key="flow:f")], now=T0)
+        [running] = tx.claim_many("w", 30, 10, now=at(1), kinds=["flow"])
+        assert running.id == first
+        assert tx.enqueue([NewJob("flow", flow="f", dedupe_key="flow:f")], now=T0) == [None]
+        assert tx.finish(first, "w")  # type: ignore[arg-type]
+        assert tx.enqueue([NewJob("flow", flow="f", dedupe_key="flow:f")], now=T0)[0] is not None
 
 
 def test_claim_takes_the_earliest_due_job_first(store: Store) -> None:

@@ -47,7 +47,7 @@ def test_migrations_apply_from_empty(empty_url: str) -> None:
         assert not store.is_current()
         store.upgrade()
         assert store.is_current()
-        assert store.revision() == head_revision() == "0002"
+        assert store.revision() == head_revision() == "0003"
         store.upgrade()  # idempotent
         assert store.is_current()
         tables = set(inspect(store.engine).get_table_names())
@@ -153,7 +153,7 @@ def test_offline_sql_renders_for_both_dialects(capsys: pytest.CaptureFixture[str
         command.upgrade(alembic_config(url=url), "head", sql=True)
         out = capsys.readouterr().out
         assert "CREATE TABLE jobs" in out
-        assert "CREATE UNIQUE INDEX uq_jobs_open_dedupe_key" in out
+        assert "CREATE UNIQUE INDEX uq_jobs_pending_dedupe_key" in out
 
 
 def test_sqlite_connection_settings(sqlite_store: Store) -> None:

@@ -58,7 +58,7 @@ def test_demo_resolves_secrets_without_showing_them() -> None:
     assert isinstance(secret, Secret)
     assert reveal(secret) == "very-secret-value"
     assert "very-secret-value" not in repr(hub)
-    assert hub.systems["erp"].auth["database"] == "demo"
+    assert hub.systems["erp"].auth["database"] == "synchub"
 
 
 def test_store_url_from_the_environment_wins() -> None:
@@ -72,9 +72,10 @@ def test_schedules_and_conflict_policy_are_typed() -> None:
     crm_to_erp = flows["customers-crm-to-erp"]
     assert crm_to_erp.schedule is not None and crm_to_erp.schedule.interval is not None
     assert crm_to_erp.schedule.interval.total_seconds() == 300
-    assert flows["customers-erp-to-crm"].schedule.cron == "*/10 * * * *"  # type: ignore[union-attr]
+    assert flows["leave-requests"].schedule.interval.total_seconds() == 900  # type: ignore[union-attr]
+    assert flows["contract-decisions"].targets[0].create is False
     assert crm_to_erp.conflict.owners == {"credit_limit": "erp", "payment_terms": "erp"}
-    assert crm_to_erp.conflict.priority == ("erp", "crm")  # from the systems' priority: erp 20, crm 10
+    assert crm_to_erp.conflict.priority == ("erp", "crm")  # the flow's systems by priority: erp 20, crm 10
     assert crm_to_erp.match == ("tax_id", "contacts.email")
 
 
@@ -89,3 +90,29 @@ def test_a_secret_value_never_reaches_a_message(tmp_path: Path) -> None:
         load_config(config, env={"ID": "id", "SECRET": "hunter2-secret"})
     assert "hunter2" not in str(caught.value)
     assert "grant_type" in str(caught.value)
+
+
+def test_a_secret_that_resolves_to_nothing_is_a_located_problem(tmp_path: Path) -> None:
+    """The shape check sees `${...}` only; an empty value would verify webhooks signed with the empty key."""
+    (tmp_path / "empty_secret").write_text("\n", "utf-8")
+    config = tmp_path / "hub.yaml"
+    config.write_text(
+        "version: 1\nsystems:\n  crm:\n    connector: hubspot\n"
+        "    auth: {access_token: '${TOKEN}'}\n"
+        "    webhook: {client_secret: '${HOOK_SECRET:-}'}\n"
+        "  crm2:\n    connector: hubspot\n"
+        "    auth: {access_token: '${file:empty_secret}'}\n"
+        "    webhook: {client_secret: '${TOKEN}'}\nflows: {}\n",
+        "utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, env={"TOKEN": "pat-na1-very-secret"})
+    assert [str(p) for p in caught.value.problems] == [
+        f"{config}:6:30: ${{HOOK_SECRET:-}} resolves to an empty value (at systems.crm.webhook.client_secret)",
+        f"{config}:9:26: ${{file:empty_secret}} resolves to an empty value (at systems.crm2.auth.access_token)",
+    ]
+    assert "very-secret" not in str(caught.value)
+    (tmp_path / "empty_secret").write_text("pat-na1-from-file\n", "utf-8")
+    hub = load_config(config, env={"TOKEN": "pat-na1-very-secret", "HOOK_SECRET": "hook-secret"})
+    assert reveal(hub.systems["crm"].webhook["client_secret"]) == "hook-secret"
+    assert reveal(hub.systems["crm2"].auth["access_token"]) == "pat-na1-from-file"

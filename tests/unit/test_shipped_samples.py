@@ -1,5 +1,6 @@
 """Every shipped vendor sample maps through its mapping as mappings/README.md promises: every
-record maps cleanly and validates, except the last one, which is deliberately bad."""
+record maps cleanly and validates, except the last one, which is deliberately bad. A mapping
+reads samples/<object>.<entity>.jsonl when it has its own, else samples/<object>.jsonl."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from hub import canonical
 from hub.mapping import load_mapping
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
-PAIRS = sorted((mapping, mapping.parent / "samples" / f"{mapping.name.rsplit('.', 2)[0]}.jsonl")
-               for mapping in MAPPINGS.glob("*/*.yaml"))
+
+
+def sample_of(mapping: Path) -> Path:
+    """samples/<object>.<entity>.jsonl when the mapping has its own, else samples/<object>.jsonl."""
+    own = mapping.parent / "samples" / f"{mapping.name.rsplit('.', 1)[0]}.jsonl"
+    return own if own.exists() else mapping.parent / "samples" / f"{mapping.name.rsplit('.', 2)[0]}.jsonl"
+
+
+PAIRS = sorted((mapping, sample_of(mapping)) for mapping in MAPPINGS.glob("*/*.yaml"))
 PAIRS = [(m, s) for m, s in PAIRS if s.exists()]
 
 
