@@ -1,13 +1,18 @@
-# The two commands of the README: `make run` and `make test`. Both create .venv when needed.
+# The two commands of the README: `make run` (the demo: sandboxes and hub, the whole story, then
+# the hub keeps serving on localhost:8000; DEMO_ARGS=--once to exit) and `make test`. Both
+# create .venv when needed. `make samples` runs every shipped mapping over its sample records.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/demo.yaml
 
-.PHONY: run test check bench clean
+.PHONY: run samples test check bench clean
 
 run: $(VENV)/.run-installed
 	$(BIN)/synchub check $(CONFIG)
+	$(BIN)/synchub demo $(DEMO_ARGS)
+
+samples: $(VENV)/.run-installed
 	@for mapping in mappings/*/*.yaml; do \
 	  vendor=$$(dirname "$$mapping"); file=$$(basename "$$mapping" .yaml); object="$${file%.*}"; \
 	  sample="$$vendor/samples/$$object.jsonl"; \
@@ -21,6 +26,9 @@ test: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/mapping.py
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/connectors.py
+	$(BIN)/python bench/webhooks.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
