@@ -2,10 +2,16 @@
 
 `create_app(config, store)` builds one app; `synchub api` and `synchub run` serve it with
 uvicorn. HTTP routing lives only in this package; what a route does is the engine's and the
-store's business.
+store's business. The app's lifespan starts the webhook writer and, at shutdown, lets it
+commit what is queued before it stops (served without lifespan events, e.g. by
+`connectors.sandbox.serve`, the writer starts on the first callback instead).
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -23,10 +29,20 @@ __all__ = ["create_app"]
 def create_app(config: HubConfig, store: Store, tokens: Tokens | None = None, engine: Engine | None = None,
                max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
     """The app of one hub process; `tokens` default to the environment's (see `auth.py`)."""
-    app = FastAPI(title="synchub", version=__version__,
+    hub = HubState(config, store, engine or Engine(config, store, open_connector),
+                   tokens if tokens is not None else Tokens.from_env(), max_body=max_body)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub.intake.start()
+        try:
+            yield
+        finally:  # uvicorn has finished the requests in flight; commit what is still queued
+            await asyncio.to_thread(hub.intake.close)
+
+    app = FastAPI(title="synchub", version=__version__, lifespan=lifespan,
                   description="Webhooks from the vendors, and the admin API of a running synchub.")
-    app.state.hub = HubState(config, store, engine or Engine(config, store, open_connector),
-                             tokens if tokens is not None else Tokens.from_env(), max_body=max_body)
+    app.state.hub = hub
     errors.install(app)
     app.include_router(webhooks.router)
     app.include_router(admin.router)

@@ -1,4 +1,5 @@
-"""What every route of one hub process shares: config, store, engine (for connectors), tokens, metrics."""
+"""What every route of one hub process shares: config, store, engine (for connectors), tokens, metrics,
+and the webhook writer (`hub.engine.intake.WebhookIntake`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from connectors.base import Connector
 from hub.api.auth import Tokens
 from hub.api.metrics import Metrics
 from hub.config import HubConfig
+from hub.engine.intake import WebhookIntake
 from hub.engine.runner import Engine
 from hub.store import Store
 
@@ -25,12 +27,23 @@ class HubState:
     tokens: Tokens
     metrics: Metrics = field(default_factory=Metrics)
     max_body: int = DEFAULT_MAX_BODY
+    intake: WebhookIntake = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _opened: dict[str, Connector] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.intake = WebhookIntake(self.config, self.store)
 
     def connector(self, system: str) -> Connector:
         """The system's connector, opened once per process (routes run in several threads)."""
         with self._lock:
-            return self.engine.connector(system)
+            connector = self.engine.connector(system)
+            self._opened[system] = connector
+            return connector
+
+    def opened_connector(self, system: str) -> Connector | None:
+        """The system's connector if it was opened already, without waiting for the lock."""
+        return self._opened.get(system)
 
 
 def state_of(request: Request) -> HubState:

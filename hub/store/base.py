@@ -6,8 +6,8 @@ small module that only knows its own tables and builds on `TxBase`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -22,6 +22,12 @@ T = TypeVar("T")
 IN_CHUNK = 500
 
 Upsert = postgresql.Insert | sqlite.Insert
+
+#: Statements built once per (dialect, name) by `TxBase._statement`. Building a Core statement
+#: (`insert(...).on_conflict_do_nothing().returning(...)`) and computing its cache key costs
+#: tens of microseconds per call; a built statement is immutable and memoises its cache key,
+#: so reusing it skips both. Shared by every thread: a race only builds one twice.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
 
 
 def chunked(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -47,6 +53,18 @@ class TxBase:
         """Count rows written to a table (see `hub.store.stats` for why)."""
         if self._tracker is not None:
             self._tracker.wrote(table.name, rows)
+
+    def _statement(self, name: str, build: Callable[[], T]) -> T:
+        """The statement `build()` makes, built once per dialect and `name` (see `_STATEMENTS`).
+
+        Only for statements that take all their values as bound parameters: whatever
+        `build` closes over is frozen into the cached statement.
+        """
+        key = (self.dialect, name)
+        statement = _STATEMENTS.get(key)
+        if statement is None:
+            statement = _STATEMENTS.setdefault(key, build())
+        return statement  # type: ignore[no-any-return]
 
     def _upsert(self, table: Table) -> Upsert:
         """An INSERT that accepts ON CONFLICT clauses; both backends spell them alike."""

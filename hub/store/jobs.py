@@ -24,17 +24,43 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, Text, and_, case, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Row, Text, TextClause, and_, bindparam, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from hub.store.base import TxBase, chunked, unique
+from hub.store.base import TxBase, Upsert, chunked, unique
+from hub.store.engine import dump_json
 from hub.store.models import Job, NewJob
 from hub.store.schema import JOB_STATUSES, OPEN_JOB_STATUSES, jobs
-from hub.store.types import utcnow
+from hub.store.types import UtcDateTime, _to_utc, utcnow
 
 log = structlog.get_logger()
 
 _LEASE_LOST = literal("worker lost the job (lease expired) on its last attempt; last error: ", Text)
+
+
+def _plain_insert() -> Insert:
+    return insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+
+
+def _keyed_recordset() -> TextClause:
+    """PostgreSQL: keyed jobs in one statement of constant text (see `inbox._inbox_recordset` for why)."""
+    return text(
+        "INSERT INTO jobs (kind, flow, payload, status, attempts, max_attempts, next_attempt_at, dedupe_key, "
+        "created_at, updated_at) "
+        "SELECT r.kind, r.flow, r.payload, 'queued', 0, r.max_attempts, r.next_attempt_at, r.dedupe_key, :now, :now "
+        "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+        "AS r(kind text, flow text, payload jsonb, max_attempts integer, next_attempt_at timestamptz, dedupe_key text) "
+        "ON CONFLICT DO NOTHING RETURNING id, dedupe_key"
+    ).bindparams(bindparam("now", type_=UtcDateTime()))
+
+
+def _recordset_params(rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The rows as one JSON document; times as ISO 8601 with their UTC offset (timestamptz reads it)."""
+    records = [{"kind": row["kind"], "flow": row["flow"], "payload": row["payload"], "max_attempts": row["max_attempts"],
+                "next_attempt_at": _to_utc(row["next_attempt_at"]).isoformat(), "dedupe_key": row["dedupe_key"]}
+               for row in rows]
+    return {"rows": dump_json(records), "now": now}
 
 
 def _job(row: Row) -> Job:
@@ -63,17 +89,24 @@ class JobsMixin(TxBase):
                 keyed.setdefault(job.dedupe_key, i)
 
         if plain:
-            stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+            stmt = self._statement("enqueue_plain", _plain_insert)
             result = self.connection.execute(stmt, [self._new_row(batch[i], now) for i in plain])
             for i, row in zip(plain, result, strict=True):
                 ids[i] = row.id
         if keyed:
-            stmt = self._upsert(jobs).on_conflict_do_nothing().returning(jobs.c.id, jobs.c.dedupe_key)
-            result = self.connection.execute(stmt, [self._new_row(batch[i], now) for i in keyed.values()])
+            keyed_rows = [self._new_row(batch[i], now) for i in keyed.values()]
+            if self.dialect == "postgresql":
+                stmt = self._statement("enqueue_keyed", _keyed_recordset)
+                result = self.connection.execute(stmt, _recordset_params(keyed_rows, now))
+            else:
+                result = self.connection.execute(self._statement("enqueue_keyed", self._keyed_insert), keyed_rows)
             for row in result:
                 ids[keyed[row.dedupe_key]] = row.id
         self._wrote(jobs, len(plain) + len(keyed))
         return ids
+
+    def _keyed_insert(self) -> Upsert:
+        return self._upsert(jobs).on_conflict_do_nothing().returning(jobs.c.id, jobs.c.dedupe_key)
 
     @staticmethod
     def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:
