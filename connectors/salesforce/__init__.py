@@ -86,6 +86,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 "type": "string",
                 "minLength": 1,
                 "description": "CA bundle to trust for the API and token hosts (a sandbox's self-signed CA)."
+            },
+            "fields": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+                "description": "Per sObject, the fields to read (Id and SystemModstamp are always read); "
+                               "without it a pull reads every field the describe lists, at one describe call."
             }
         }
     }

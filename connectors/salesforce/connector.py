@@ -125,8 +125,12 @@ class Connector:
     # --- describe ------------------------------------------------------------------------
 
     def fields(self, obj: str) -> list[str]:
-        """Every field of `obj` the describe lists, fetched once per connector."""
+        """The fields to read of `obj`: the configured ones (option `fields`), else every field
+        the describe lists, fetched once per connector."""
         obj = _object_name(obj)
+        configured = (self.options.get("fields") or {}).get(obj)
+        if configured and obj not in self._fields:
+            self._fields[obj] = list(dict.fromkeys(["Id", "SystemModstamp", *map(str, configured)]))
         if obj not in self._fields:
             answer = self.client.api("GET", f"sobjects/{obj}/describe")
             names = [str(f["name"]) for f in (answer or {}).get("fields", []) if isinstance(f, dict) and f.get("name")]

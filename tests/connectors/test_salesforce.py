@@ -563,3 +563,26 @@ def test_a_chunk_refused_as_a_whole_is_its_records_failure_and_the_next_chunk_is
         found.close()
     assert calls == [200, 1]
     assert all(isinstance(r.error, Rejected) for r in results[:200]) and results[200].ok
+
+
+def test_configured_fields_are_read_without_a_describe_call() -> None:
+    """Option `fields` names what to read per sObject; a pull then makes no describe call."""
+    from connectors import registry
+    from connectors.sandbox import SandboxOptions, load, serve
+    from hub.config.model import System
+
+    module = load("salesforce")
+    with serve(module.create_app(SandboxOptions(records=5))) as server:
+        declared = module.system_config(server.base_url)
+        options = {**declared.get("options", {}), "fields": {"Account": ["Name", "Phone"]}}
+        connector = registry.connector_class("salesforce")(System(
+            name="crm", connector="salesforce", base_url=declared["base_url"], auth=declared["auth"],
+            webhook=declared["webhook"], options=options))
+        try:
+            records = [r for page in connector.pull("Account", None) for r in page.records]
+        finally:
+            connector.close()
+        routes = server.app.state.kit.stats()["by_route"]
+    assert len(records) == 5
+    assert set(records[0]) - {"attributes"} == {"Id", "SystemModstamp", "Name", "Phone"}
+    assert not any("describe" in route for route in routes)
