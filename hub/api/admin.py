@@ -8,9 +8,9 @@ documented model, so the OpenAPI document FastAPI generates is the reference.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -24,6 +24,9 @@ from hub.store.models import Job, Link, Run
 from hub.suggest import did_you_mean
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], responses=ERROR_RESPONSES)
+
+MAX_ID = 2**63 - 1  # ids are 64-bit integers in both stores; a larger number names nothing
+Id = Annotated[int, Path(ge=1, le=MAX_ID, description="A numeric id")]
 read = Depends(require("read"))
 operate = Depends(require("operator"))
 
@@ -86,7 +89,8 @@ class DeadLetter(BaseModel):
 
 
 class ReplayIn(BaseModel):
-    ids: list[int] = Field(default_factory=list, description="Dead letters to replay")
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default_factory=list, max_length=10_000,
+                                                                   description="Dead letters to replay")
     all: bool = Field(default=False, description="Replay every dead letter instead")
 
 
@@ -194,7 +198,7 @@ def runs(request: Request, flow: str | None = None, limit: int = Query(20, ge=1,
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, dependencies=[read], summary="One run")
-def run(run_id: int, request: Request) -> RunOut:
+def run(run_id: Id, request: Request) -> RunOut:
     with state_of(request).store.transaction() as tx:
         found = tx.run_get(run_id)
     if found is None:
@@ -212,13 +216,13 @@ def _dead_out(job: Job) -> DeadLetter:
 
 @router.get("/dead-letters", response_model=list[DeadLetter], dependencies=[read], summary="The dead-letter queue")
 def dead_letters(request: Request, flow: str | None = None, limit: int = Query(50, ge=1, le=1000),
-                 offset: int = Query(0, ge=0)) -> list[DeadLetter]:
+                 offset: int = Query(0, ge=0, le=MAX_ID)) -> list[DeadLetter]:
     with state_of(request).store.transaction() as tx:
         return [_dead_out(j) for j in tx.dead_jobs(limit=limit, offset=offset, flow=flow)]
 
 
 @router.get("/dead-letters/{job_id}", response_model=DeadLetter, dependencies=[read], summary="One dead letter")
-def dead_letter(job_id: int, request: Request) -> DeadLetter:
+def dead_letter(job_id: Id, request: Request) -> DeadLetter:
     with state_of(request).store.transaction() as tx:
         job = tx.job_get(job_id)
     if job is None or job.status != "dead":
@@ -236,7 +240,7 @@ def replay(body: ReplayIn, request: Request) -> Count:
 
 
 @router.delete("/dead-letters/{job_id}", response_model=Count, dependencies=[operate], summary="Discard a dead letter")
-def discard(job_id: int, request: Request) -> Count:
+def discard(job_id: Id, request: Request) -> Count:
     with state_of(request).store.transaction() as tx:
         count = tx.discard([job_id])
     if not count:
