@@ -6,7 +6,7 @@ import threading
 
 import click
 
-from hub.cli.common import EXIT_PROBLEMS, main, on_stop_signal
+from hub.cli.common import EXIT_PROBLEMS, EXIT_UNUSABLE, main, on_stop_signal
 from hub.demo.stage import Stage, start
 from hub.demo.story import DemoFailed, play, state_table
 from hub.logging import configure as configure_logging
@@ -21,7 +21,12 @@ from hub.logging import configure as configure_logging
 def demo(once: bool, port: int, records: int, verbose: bool) -> None:
     """Run the CRM → ERP → OA story on the bundled sandboxes (Salesforce, Odoo, DingTalk)."""
     configure_logging("info" if verbose else "warning")
-    stage = start(port=port, records=records, schedule=not once)
+    try:
+        stage = start(port=port, records=records, schedule=not once)
+    except (OSError, RuntimeError) as exc:
+        click.echo(f"error: could not start the demo on port {port} and {port + 101}-{port + 103} ({exc}); "
+                   "is another demo running? `--port 0` picks free ports", err=True)
+        raise SystemExit(EXIT_UNUSABLE) from None
     try:
         _introduce(stage)
         try:
