@@ -31,9 +31,8 @@ from mapping import machine  # noqa: E402  (bench/mapping.py)
 
 from connectors import registry  # noqa: E402
 from connectors.base import OpKind, WriteOp  # noqa: E402
-from connectors.sandbox import SandboxOptions, load, serve  # noqa: E402
+from connectors.sandbox import SandboxOptions, load, serve, system_for  # noqa: E402
 from connectors.sandbox.seed import Company, companies  # noqa: E402
-from hub.config.model import System  # noqa: E402
 from hub.logging import configure as configure_logging  # noqa: E402
 from hub.mapping import Mapping, load_mapping  # noqa: E402
 
@@ -65,15 +64,6 @@ def read_fields(mapping: Mapping) -> list[str]:
     return sorted({n for n in names if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) and n != "const"})
 
 
-def system_for(name: str, base_url: str, ca_file: str | None, extra: dict[str, Any] | None = None) -> System:
-    declared = load(name).system_config(base_url)
-    options = {**declared.get("options", {}), **(extra or {})}
-    if ca_file:
-        options["ca_file"] = ca_file
-    return System(name=f"{name}-bench", connector=name, base_url=declared.get("base_url"),
-                  auth=declared.get("auth", {}), webhook=declared.get("webhook", {}), options=options)
-
-
 def bench_connector(name: str, count: int, fields: bool = False) -> dict[str, Any]:
     """`fields`: configure the fields to read (Salesforce option `fields`, from the mapping)."""
     mapping = customer_mapping(name)
@@ -82,7 +72,7 @@ def bench_connector(name: str, count: int, fields: bool = False) -> dict[str, An
     server = serve(load(name).create_app(SandboxOptions(records=0)))
     kit = server.app.state.kit
     extra = {"fields": {mapping.object: read_fields(mapping)}} if fields else None
-    connector = registry.connector_class(name)(system_for(name, server.base_url, server.ca_file, extra))
+    connector = registry.connector_class(name)(system_for(name, server, f"{name}-bench", extra))
     try:
         payloads = []
         for company in companies(count, seed=3):

@@ -568,16 +568,11 @@ def test_a_chunk_refused_as_a_whole_is_its_records_failure_and_the_next_chunk_is
 def test_configured_fields_are_read_without_a_describe_call() -> None:
     """Option `fields` names what to read per sObject; a pull then makes no describe call."""
     from connectors import registry
-    from connectors.sandbox import SandboxOptions, load, serve
-    from hub.config.model import System
+    from connectors.sandbox import SandboxOptions, load, serve, system_for
 
-    module = load("salesforce")
-    with serve(module.create_app(SandboxOptions(records=5))) as server:
-        declared = module.system_config(server.base_url)
-        options = {**declared.get("options", {}), "fields": {"Account": ["Name", "Phone"]}}
-        connector = registry.connector_class("salesforce")(System(
-            name="crm", connector="salesforce", base_url=declared["base_url"], auth=declared["auth"],
-            webhook=declared["webhook"], options=options))
+    with serve(load("salesforce").create_app(SandboxOptions(records=5))) as server:
+        system = system_for("salesforce", server, "crm", {"fields": {"Account": ["Name", "Phone"]}})
+        connector = registry.connector_class("salesforce")(system)
         try:
             records = [r for page in connector.pull("Account", None) for r in page.records]
         finally:

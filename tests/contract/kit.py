@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from connectors.base import WebhookRequest
-from connectors.sandbox import RunningServer, SandboxOptions, load, serve
+from connectors.sandbox import RunningServer, SandboxOptions, load, serve, system_for
 from hub.config.model import System
 
 
@@ -107,13 +107,7 @@ class ContractKit:
 
     def system(self, sandbox: Sandbox) -> System:
         """A System pointing at the sandbox, as a hub config would declare it."""
-        declared = load(self.name).system_config(sandbox.base_url)
-        options = {**declared.get("options", {}), **self.options}
-        if sandbox.server.ca_file:
-            options["ca_file"] = sandbox.server.ca_file
-        return System(name=f"{self.name}-test", connector=self.name, base_url=declared.get("base_url"),
-                      auth=declared.get("auth", {}), webhook=declared.get("webhook", {}), options=options,
-                      timeout=10.0)
+        return system_for(self.name, sandbox.server, f"{self.name}-test", self.options, timeout=10.0)
 
     # --- records -------------------------------------------------------------------------
 
