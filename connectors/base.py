@@ -129,6 +129,16 @@ class WebhookRequest:
     body: bytes
 
 
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value whatever its case: ASGI servers lower-case names, requests and
+    tests keep them as written, and proxies change them."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
 @dataclass(frozen=True)
 class WebhookReply:
     """What to answer the vendor, and the events to store before answering."""

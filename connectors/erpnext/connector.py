@@ -56,6 +56,7 @@ from connectors.base import (
     WriteOp,
     WriteResult,
     finish_partial,
+    header,
 )
 from connectors.erpnext import webhook as hooks
 from connectors.erpnext.client import ErpnextClient, chunks
@@ -320,7 +321,7 @@ class Connector:
     def webhook(self, request: WebhookRequest) -> WebhookReply:
         try:
             secret = reveal((self.settings.webhook or {}).get("secret"))
-            given = hooks.header(request.headers, hooks.SIGNATURE_HEADER)
+            given = header(request.headers, hooks.SIGNATURE_HEADER)
             if not hooks.verify(str(secret or ""), request.body, given):
                 self.log.warning("webhook refused", reason="bad or missing signature")
                 return _reply(401, "invalid signature")

@@ -17,7 +17,6 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import WebhookEvent
@@ -33,18 +32,6 @@ def sign(secret: str, body: bytes) -> str:
     """The signature Frappe puts in `X-Frappe-Webhook-Signature` for this body."""
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's value whatever its case (ASGI servers lower-case them, requests does not)."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, val in headers.items():
-        if key.lower() == lowered:
-            return val
-    return None
 
 
 def verify(secret: str, body: bytes, given: str | None) -> bool:

@@ -44,6 +44,7 @@ from connectors.base import (
     WebhookRequest,
     WriteOp,
     WriteResult,
+    header,
 )
 from hub.config.model import System
 from hub.config.secrets import reveal
@@ -474,17 +475,6 @@ def signed_request(secret: str, events: list[Mapping[str, Any]], url: str = "/we
                           {}, body)
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, val in headers.items():
-        if key.lower() == lowered:
-            return val
-    return None
-
-
 def _reply(status: int, payload: dict[str, Any], events: list[WebhookEvent] | None = None) -> WebhookReply:
     return WebhookReply(status, json.dumps(payload).encode("utf-8"), "application/json", events or [])
 
@@ -606,7 +596,7 @@ class FakeConnector:
 
     def webhook(self, request: WebhookRequest) -> WebhookReply:
         secret = reveal((self.settings.webhook or {}).get("secret"))
-        given = _header(request.headers, SIGNATURE_HEADER)
+        given = header(request.headers, SIGNATURE_HEADER)
         if not secret or not given:
             return _reply(401, {"ok": False, "error": "missing signature"})
         expected = sign(str(secret), request.body)

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.base import WebhookEvent, WebhookReply
+from connectors.base import WebhookEvent, WebhookReply, header
 from connectors.feishu import crypto
 
 TIMESTAMP_HEADER = "X-Lark-Request-Timestamp"
@@ -70,13 +70,6 @@ class Keys:
     max_age: float = DEFAULT_MAX_AGE
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, whatever case the server or a test kept it in."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 def open_callback(body: bytes, headers: Mapping[str, str], keys: Keys, now: float) -> dict[str, Any]:

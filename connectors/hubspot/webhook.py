@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import WebhookEvent
+from connectors.base import WebhookEvent, header
 
 SIGNATURE_V3 = "X-HubSpot-Signature-v3"
 TIMESTAMP = "X-HubSpot-Request-Timestamp"
@@ -45,16 +45,6 @@ class BadWebhook(ValueError):
         self.status = status
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, in any case (frameworks lower-case them, HubSpot does not)."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, found in headers.items():
-        if key.lower() == lowered:
-            return found
-    return None
 
 
 def decode_uri(uri: str) -> str:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import WebhookEvent
+from connectors.base import WebhookEvent, header
 
 TOKEN_HEADER = "X-Odoo-Webhook-Token"
 TOKEN_QUERY = "token"
@@ -33,13 +33,6 @@ class WebhookError(ValueError):
     """A body that is not an Odoo webhook notification; the message says why."""
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, whatever its case."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), None)
 
 
 def presented_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

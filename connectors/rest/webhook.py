@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import WebhookEvent
+from connectors.base import WebhookEvent, header
 from connectors.rest.paths import Expr, compile_expr
 from hub.config.secrets import reveal
 
@@ -79,13 +79,6 @@ class EventShape:
                    block.get("default_object"))
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by case-insensitive name (servers and proxies change the case)."""
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 def signed_bytes(signing: Signing, body: bytes, timestamp: str | None) -> bytes:
