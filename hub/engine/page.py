@@ -214,27 +214,27 @@ class PageWork:
         mapping = self.source.mapping
         if mapping.outbound is None:
             return
-        candidates: list[Item] = []
+        candidates: list[tuple[Item, str]] = []  # with the hash of the record's projection (= what we wrote)
         for item in self._live():
             if item.link is None or not item.link.written_hash or item.canonical is None:
                 continue
             back = mapping.to_vendor({**item.canonical, "id": item.canonical_id})
             if not back.errors and record_hash(back.value) == item.link.written_hash:
-                candidates.append(item)
+                candidates.append((item, item.link.written_hash))
         if not candidates:
             return
-        goldens = tx.golden_get([i.canonical_id for i in candidates if i.canonical_id])
-        for item in candidates:
+        goldens = tx.golden_get([i.canonical_id for i, _ in candidates if i.canonical_id])
+        for item, projected in candidates:
             golden = goldens.get(item.canonical_id or "")
-            if golden is None or not self._brings_unwritten_change(item, golden.data):
+            if golden is None or not self._brings_unwritten_change(item, golden.data, projected):
                 item.outcome = "echo"
                 self.counts.skipped_echo += 1
 
-    def _brings_unwritten_change(self, item: Item, golden: dict[str, Any]) -> bool:
-        """Whether the record differs from the golden one in a field the outbound mapping ignores."""
+    def _brings_unwritten_change(self, item: Item, golden: dict[str, Any], base: str) -> bool:
+        """Whether the record differs from the golden one in a field the outbound mapping ignores
+        (`base` is the hash of the record's own outbound projection)."""
         mapping = self.source.mapping
         mine, known = flatten(item.canonical or {}), flatten(golden)
-        base = record_hash(mapping.to_vendor({**(item.canonical or {}), "id": item.canonical_id}).value)
         for path, value in mine.items():
             if path in TIMESTAMPS or known.get(path) == value:
                 continue
