@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from hub.store.base import TxBase, Upsert, chunked, unique
 from hub.store.engine import dump_json
 from hub.store.models import Job, NewJob
-from hub.store.schema import JOB_STATUSES, OPEN_JOB_STATUSES, jobs
+from hub.store.schema import DEDUPE_WHERE, JOB_STATUSES, jobs
 from hub.store.types import UtcDateTime, _to_utc, utcnow
 
 log = structlog.get_logger()
@@ -305,7 +305,7 @@ class JobsMixin(TxBase):
     def replay(self, ids: list[int] | None = None, now: datetime | None = None) -> int:
         """Queue dead jobs again (all when `ids` is None), attempts reset, due now.
 
-        Returns how many were requeued. A dead job whose dedupe key is held by an open job
+        Returns how many were requeued. A dead job whose dedupe key is held by another job
         (or by a newer dead job replayed in the same call) stays dead: that other job
         already does its work. `last_error` is kept as a record of why it had died.
         """
@@ -349,11 +349,10 @@ class JobsMixin(TxBase):
         return found
 
     def _open_keys(self, keys: list[str]) -> set[str]:
+        """The keys a job holds now, by the same rule as the unique index (`DEDUPE_WHERE`)."""
         found: set[str] = set()
         for part in chunked(keys):
-            stmt = select(jobs.c.dedupe_key).where(
-                jobs.c.status.in_(OPEN_JOB_STATUSES), jobs.c.dedupe_key.in_(part)
-            )
+            stmt = select(jobs.c.dedupe_key).where(text(f"({DEDUPE_WHERE})"), jobs.c.dedupe_key.in_(part))
             found.update(self.connection.execute(stmt).scalars())
         return found
 

@@ -247,6 +247,21 @@ def test_replay_leaves_dead_duplicates_of_an_open_job(store: Store) -> None:
         assert tx.replay([old], now=at(10)) == 0
 
 
+def test_replay_follows_the_unique_index_on_running_jobs(store: Store) -> None:
+    """A running record job holds no key (it may have read the record already), so a dead job
+    with its key is replayed behind it; a running flow job holds its key, so one is not."""
+    with store.transaction() as tx:
+        for kind in ("record", "flow"):
+            dead = enqueue_one(tx, NewJob(kind, dedupe_key=f"{kind}:x"))
+            [claimed] = tx.claim_many("w", 30, 1, now=at(0), kinds=[kind])
+            tx.kill(dead, "w", "boom")
+            running = enqueue_one(tx, NewJob(kind, dedupe_key=f"{kind}:x"))
+            [claimed] = tx.claim_many("w", 30, 1, now=at(1), kinds=[kind])
+            assert claimed.id == running
+        assert tx.replay(now=at(10)) == 1
+        assert tx.jobs_by_status("queued")[0].kind == "record"
+
+
 def test_queue_depth_and_purge(store: Store) -> None:
     with store.transaction() as tx:
         assert tx.queue_depth() == {"queued": 0, "running": 0, "done": 0, "dead": 0}
