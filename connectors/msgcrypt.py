@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -102,7 +103,9 @@ def unpad(data: bytes) -> bytes:
     return data[:-count]
 
 
+@functools.lru_cache(maxsize=32)
 def _cipher(key: bytes) -> Cipher[modes.CBC]:
+    """One reusable cipher per key (the IV is fixed by the key); each use takes a fresh context."""
     return Cipher(algorithms.AES(key), modes.CBC(key[:_AES_BLOCK]))
 
 

@@ -7,7 +7,8 @@ to a handler that raises, whatever the document's encoding (a byte-level check f
 `<!DOCTYPE` misses a UTF-16 body). Undeclared entity references are then a parse error.
 
 One parser for every connector that reads XML (WeCom's callbacks, Salesforce's outbound
-messages), built on expat directly because `xml.etree` offers no hook to refuse a DTD.
+messages). `xml.etree` offers no hook to refuse a DTD, so expat, with handlers that refuse, reads
+the document first; ElementTree builds the tree of a document that passed.
 """
 
 from __future__ import annotations
@@ -27,43 +28,44 @@ class _Refused(Exception):
     """Raised inside expat's callbacks; turned into `UnsafeXml` once the parser has unwound."""
 
 
-def parse(data: bytes, *, namespaces: bool = False, max_bytes: int = DEFAULT_MAX_BYTES) -> ET.Element:
+def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ET.Element:
     """The root element of `data`, or `UnsafeXml` saying why not.
 
-    With `namespaces`, names are in ElementTree's `{uri}local` form (for elements and
-    attributes), as `ET.fromstring` gives them; without, they are kept as written.
+    Two passes over the same bytes: `_refuse_dtd` lets expat read the document with only
+    the refusing handlers set (all in C, so cheap), and only a document that has no DTD is
+    then built into a tree by ElementTree's C parser; expat reads the same bytes the same
+    way twice, so the second pass cannot meet a declaration the first one did not refuse.
+    Names are in ElementTree's `{uri}local` form where a namespace applies (as
+    `ET.fromstring` gives them), as written where none does.
     """
     if len(data) > max_bytes:
         raise UnsafeXml("XML body too large")
-    builder = ET.TreeBuilder()
-    parser = expat.ParserCreate(namespace_separator="}" if namespaces else None)
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    name = _clark if namespaces else _same
-
-    def refuse(*_args: Any) -> None:
-        raise _Refused
-
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.UnparsedEntityDeclHandler = refuse
-    parser.NotationDeclHandler = refuse
-    parser.ExternalEntityRefHandler = refuse  # type: ignore[assignment]
-    parser.StartElementHandler = lambda tag, attrs: builder.start(name(tag), {name(k): v for k, v in attrs.items()})
-    parser.EndElementHandler = lambda tag: builder.end(name(tag))
-    parser.CharacterDataHandler = builder.data
     try:
-        parser.Parse(data, True)
-        return builder.close()
+        _refuse_dtd(data)
+        return _tree(data)
     except _Refused:
         raise UnsafeXml("XML with a DTD or entity declarations is refused") from None
-    except (expat.ExpatError, AssertionError, IndexError) as exc:
+    except (expat.ExpatError, ET.ParseError, AssertionError, IndexError) as exc:
         raise UnsafeXml(f"malformed XML: {exc}") from None
 
 
-def _clark(name: str) -> str:
-    """expat's `uri}local` as ElementTree's `{uri}local`; unqualified names stay as they are."""
-    return "{" + name if "}" in name else name
+def _refuse(*_args: Any) -> None:
+    raise _Refused
 
 
-def _same(name: str) -> str:
-    return name
+def _refuse_dtd(data: bytes) -> None:
+    """Read the whole document, raising `_Refused` at any DTD, entity or notation declaration."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.NotationDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
+    parser.Parse(data, True)
+
+
+def _tree(data: bytes) -> ET.Element:
+    parser = ET.XMLParser()
+    parser.feed(data)
+    return parser.close()

@@ -35,6 +35,7 @@ to `_BUFFERED` fetched instances are kept, the rest are fetched again when their
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -280,7 +281,7 @@ class Connector:
 
     def webhook(self, request: WebhookRequest) -> WebhookReply:
         try:
-            keys = self._callback_keys()
+            keys = self._callback_keys
         except (crypto.CryptoError, KeyError) as exc:
             self.log.error("dingtalk callback settings unusable", error=str(exc))
             return WebhookReply(500, b"callback settings unusable")
@@ -295,10 +296,12 @@ class Connector:
             return WebhookReply(400, b"unreadable callback")
         event = approval_event(message, self.kinds_by_code)
         events = [event] if event is not None else []
-        self.log.info("dingtalk callback", event_type=message.get("EventType"), events=len(events))
+        self.log.debug("dingtalk callback", event_type=message.get("EventType"), events=len(events))
         return WebhookReply(200, success_reply(keys, now), "application/json", events)
 
+    @functools.cached_property
     def _callback_keys(self) -> CallbackKeys:
+        """Worked out on the first callback and kept (settings that cannot be used raise each time)."""
         token = str(reveal(self._webhook["token"]))
         key = crypto.aes_key(str(reveal(self._webhook["aes_key"])))
         owner = str(reveal(self._webhook.get("owner_key") or self._app_key))

@@ -81,7 +81,7 @@ def parse(body: bytes) -> OutboundMessage:
     if len(body) > MAX_BODY:
         raise BadMessage("message too large")
     try:
-        root = xmlsafe.parse(body, namespaces=True, max_bytes=MAX_BODY)
+        root = xmlsafe.parse(body, max_bytes=MAX_BODY)
     except xmlsafe.UnsafeXml as exc:
         text = str(exc)
         raise BadMessage(text if "DTD" in text else "body is not well-formed XML") from None

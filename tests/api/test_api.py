@@ -242,3 +242,12 @@ def test_the_openapi_document_lists_every_route(service: Service) -> None:
     assert {"/webhooks/{system}", "/api/v1/flows", "/api/v1/dead-letters/replay", "/api/v1/preview/{flow}/{external_id}",
             "/healthz", "/readyz", "/metrics"} <= paths
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
+
+
+def test_the_openapi_document_describes_the_webhook_operations_as_served(service: Service) -> None:
+    webhook = service.get("/openapi.json", token=None).json()["paths"]["/webhooks/{system}"]
+    assert {webhook["post"]["operationId"], webhook["get"]["operationId"]} == {"receive_webhook", "verify_webhook_url"}
+    for operation in webhook.values():
+        assert [p["name"] for p in operation["parameters"]] == ["system"]
+        assert set(operation["responses"]) == {"200", "400", "401", "404", "413", "503"}
+    assert service.post("/webhooks/no-such-system", data=b"{}", token=None).status_code == 404
