@@ -29,6 +29,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/connectors.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/e2e.py
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -134,3 +134,15 @@ def test_help_and_version(args: list[str]) -> None:
 def test_usage_errors_exit_2() -> None:
     assert synchub("map").returncode == 2
     assert synchub("map", ODOO_MAPPING, "--direction", "sideways").returncode == 2
+
+
+def test_commands_that_do_not_serve_http_start_without_the_http_stack() -> None:
+    probe = ("import sys\nfrom hub.cli import main\n"
+             "try:\n    main(['check', 'config/demo.yaml'])\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+             "print(sorted(m for m in ('fastapi', 'uvicorn', 'connectors.sandbox') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    listed = synchub("--help").stdout
+    assert all(f"  {name} " in listed for name in ("api", "run", "demo", "sandbox", "sync"))
+    assert "Serve the webhooks" in synchub("api", "--help").stdout
