@@ -10,7 +10,7 @@ commit what is queued before it stops (served without lifespan events, e.g. by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,10 +29,15 @@ __all__ = ["create_app"]
 
 
 def create_app(config: HubConfig, store: Store, tokens: Tokens | None = None, engine: Engine | None = None,
-               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
-    """The app of one hub process; `tokens` default to the environment's (see `auth.py`)."""
+               max_body: int = DEFAULT_MAX_BODY, on_jobs: Callable[[], None] | None = None) -> FastAPI:
+    """The app of one hub process; `tokens` default to the environment's (see `auth.py`).
+
+    `on_jobs` is called whenever a route has queued jobs (webhook events, a flow run now):
+    a process that also runs a worker (`synchub run`) passes the worker's `wake`, so a
+    callback's job starts at once instead of at the worker's next look at the queue.
+    """
     hub = HubState(config, store, engine or Engine(config, store, open_connector),
-                   tokens if tokens is not None else Tokens.from_env(), max_body=max_body)
+                   tokens if tokens is not None else Tokens.from_env(), max_body=max_body, on_jobs=on_jobs)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -180,6 +180,7 @@ def run_flow(name: str, request: Request, full: bool = Query(False, description=
     _flow(hub, name)
     with hub.store.transaction() as tx:
         [job_id] = tx.enqueue([flow_job(name, "api", full=full)])
+    hub.jobs_queued()
     return Queued(flow=name, job_id=job_id)
 
 
@@ -235,8 +236,12 @@ def dead_letter(job_id: Id, request: Request) -> DeadLetter:
 def replay(body: ReplayIn, request: Request) -> Count:
     if not body.all and not body.ids:
         raise HTTPException(422, "give ids, or all: true")
-    with state_of(request).store.transaction() as tx:
-        return Count(count=tx.replay(None if body.all else body.ids))
+    hub = state_of(request)
+    with hub.store.transaction() as tx:
+        replayed = tx.replay(None if body.all else body.ids)
+    if replayed:
+        hub.jobs_queued()
+    return Count(count=replayed)
 
 
 @router.delete("/dead-letters/{job_id}", response_model=Count, dependencies=[operate], summary="Discard a dead letter")

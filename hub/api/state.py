@@ -4,6 +4,7 @@ and the webhook writer (`hub.engine.intake.WebhookIntake`)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -27,12 +28,18 @@ class HubState:
     tokens: Tokens
     metrics: Metrics = field(default_factory=Metrics)
     max_body: int = DEFAULT_MAX_BODY
+    on_jobs: Callable[[], None] | None = None  # told when a route queued jobs (see `create_app`)
     intake: WebhookIntake = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _opened: dict[str, Connector] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.intake = WebhookIntake(self.config, self.store)
+        self.intake = WebhookIntake(self.config, self.store, on_jobs=self.on_jobs)
+
+    def jobs_queued(self) -> None:
+        """A route queued jobs: wake this process's worker, if it has one."""
+        if self.on_jobs is not None:
+            self.on_jobs()
 
     def connector(self, system: str) -> Connector:
         """The system's connector, opened once per process (routes run in several threads)."""

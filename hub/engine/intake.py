@@ -24,7 +24,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -145,9 +145,11 @@ class WebhookIntake:
     """
 
     def __init__(self, config: HubConfig, store: Store, max_batch: int = MAX_BATCH_EVENTS,
-                 max_queued: int = MAX_QUEUED_EVENTS, idle_seconds: float = IDLE_SECONDS) -> None:
+                 max_queued: int = MAX_QUEUED_EVENTS, idle_seconds: float = IDLE_SECONDS,
+                 on_jobs: Callable[[], None] | None = None) -> None:
         self.config = config
         self.store = store
+        self.on_jobs = on_jobs  # told after a commit that queued jobs (a worker of this process wakes up)
         self.max_batch = max_batch
         self.max_queued = max_queued
         self.idle_seconds = idle_seconds
@@ -283,6 +285,8 @@ class WebhookIntake:
                 _settle(batch, [exc] * len(batch))
                 return None
             _settle(batch, intakes)
+            if self.on_jobs is not None and any(i.jobs for i in intakes):
+                self.on_jobs()
             log.info("webhook events taken", callbacks=len(batch), stored=sum(i.stored for i in intakes),
                      duplicates=sum(i.duplicates for i in intakes), jobs=sum(i.jobs for i in intakes))
             if tracker is not None:
