@@ -186,6 +186,33 @@ def finish_partial(results: Sequence[WriteResult | None], ops: Sequence[WriteOp]
             for result, op in zip(results, ops, strict=True)]
 
 
+class ResumePoints:
+    """Per object, the cursor of the last page an unfinished pull handed out.
+
+    Vendors that stamp changes to the second make a connector read a stored cursor's second
+    again while it is recent, since a record written later in that second would otherwise be
+    lost. The engine also calls `pull` again with the last page's cursor when a page fails in
+    the middle of a run; that pull must continue exactly where the first stopped, or every
+    failure would read the whole crowded second again (an import stamps thousands of records
+    with one second) and, with a steady rate of faults, a pull might never end. A connector
+    notes each cursor it hands out (`handed`) and forgets it when its pull ends cleanly
+    (`finished`); a pull started from exactly that cursor (`resuming`) is the retry.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def resuming(self, obj: str, since: str | None) -> bool:
+        """Whether a pull of `obj` from `since` continues an interrupted pull (asked once per pull)."""
+        return since is not None and self._last.pop(obj, None) == since
+
+    def handed(self, obj: str, cursor: str) -> None:
+        self._last[obj] = cursor
+
+    def finished(self, obj: str) -> None:
+        self._last.pop(obj, None)
+
+
 # --- the contract --------------------------------------------------------------------------
 
 
@@ -197,7 +224,11 @@ class Connector(Protocol):
     limits: Limits
 
     def pull(self, obj: str, since: str | None) -> Iterator[Page]:
-        """Stream pages of records of `obj` changed after cursor `since` (all when None)."""
+        """Stream pages of records of `obj` changed after cursor `since` (all when None).
+
+        Never miss a change; a connector whose vendor stamps changes coarsely may return again
+        records of the cursor's own timestamp (see `ResumePoints`): the engine skips what it
+        has seen."""
         ...
 
     def get(self, obj: str, ids: list[str]) -> list[dict[str, Any]]:

@@ -4,7 +4,10 @@ Pull. `search_read` ordered by `write_date asc, id asc` with the keyset domain
 `['|', ('write_date', '>', t), '&', ('write_date', '=', t), ('id', '>', last)]` and offset 0:
 Odoo's write_date has one-second resolution, so many records share one, and an offset
 would drift as records change during a sync. The cursor is `"<write_date>|<id>"` of a
-page's last record. Archived records are read too (`active_test: False`): an archived
+page's last record. A pull resumed from a stored cursor whose second is recent reads that
+whole second again (`resume_domain`): a record written later in the same second with a lower
+id would otherwise never be pulled. A pull that continues an interrupted one (the engine
+retrying a failed page) resumes exactly (`ResumePoints`). Archived records are read too (`active_test: False`): an archived
 partner is a change the hub must see. Sales orders come with their lines: one `read` on
 `sale.order.line` per page, attached as `order_line` (a list of line dicts, in place of the
 id list), so a mapping can walk them with `each`.
@@ -16,6 +19,10 @@ message. Updates are one `write([id], vals)` per record, except that records get
 identical values share one call, and an update left with no values (a decision that only
 moves the state, or a pending one that moves nothing) makes no write call at all. Upserts
 search the key field once per batch (`search_read` with `in`) and then create or write.
+A push is many calls; when one fails (a rate limit, an outage) after others wrote records,
+the push returns what was written and gives the failing error to the ops not done
+(`finish_partial`), so that a retry sends only those: retrying the whole push would rewrite
+every record already written, one call each, and under a steady rate of faults never finish.
 
 Relational values. The hub's `ref` resolution gives ids as strings; a many2one wants an int,
 so a digit string in a `*_id` field is sent as a number. Order lines may come as Odoo
@@ -70,20 +77,23 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from connectors.base import (
+    ConnectorError,
     Limits,
     OpKind,
     Page,
     Rejected,
+    ResumePoints,
     WebhookReply,
     WebhookRequest,
     WriteOp,
     WriteResult,
+    finish_partial,
 )
 from connectors.odoo.client import OdooClient
 from connectors.odoo.webhook import WebhookError, parse, token_matches
@@ -95,6 +105,7 @@ log = structlog.get_logger()
 PAGE_SIZE = 500
 BATCH_SIZE = 200
 ORDER = "write_date asc, id asc"
+RESUME_OVERLAP = timedelta(minutes=10)  # how long a cursor's second is read again (see resume_domain)
 READ_ARCHIVED = {"active_test": False}
 TIMESTAMP = "%Y-%m-%d %H:%M:%S"
 # one2many fields whose lines a pull attaches and a push turns into commands
@@ -207,6 +218,25 @@ def keyset_domain(after: tuple[str, int] | None) -> list[Any]:
     return ["|", ("write_date", ">", stamp), "&", ("write_date", "=", stamp), ("id", ">", last)]
 
 
+def resume_domain(after: tuple[str, int] | None, now: datetime | None = None) -> list[Any]:
+    """Where a pull from a stored cursor starts.
+
+    write_date has one-second resolution: a record written in the cursor's second after the
+    pull that made the cursor, with a lower id than the cursor's, is behind a strict keyset
+    for good, and its change is lost. So while the cursor's second is recent (`RESUME_OVERLAP`
+    by this host's clock, which also covers a transaction stamped when it began and committed
+    later), the pull reads that whole second again, and the engine skips what it has already
+    seen; an older second is closed, and the keyset is exact.
+    """
+    if after is None:
+        return []
+    stamp, _ = after
+    moment = datetime.strptime(stamp, TIMESTAMP).replace(tzinfo=UTC)
+    if moment >= (now or datetime.now(UTC)) - RESUME_OVERLAP:
+        return [("write_date", ">=", stamp)]
+    return keyset_domain(after)
+
+
 # --- values --------------------------------------------------------------------------------------
 
 
@@ -261,6 +291,7 @@ class Connector:
             raise ValueError("odoo option page_size must be at least 1")
         self.fields: dict[str, list[str]] = {str(k): list(v) for k, v in (options.get("fields") or {}).items()}
         self.limits = Limits(page_size=self.page_size, batch_size=BATCH_SIZE)
+        self._resumes = ResumePoints()
         secret = reveal((settings.webhook or {}).get("secret"))
         self._webhook_secret: str | None = str(secret) if secret else None
         self.log = log.bind(connector="odoo", system=settings.name)
@@ -282,19 +313,28 @@ class Connector:
 
     def pull(self, obj: str, since: str | None) -> Iterator[Page]:
         after = parse_cursor(since)
-        while True:
-            kwargs = {**self._read_kwargs(obj), "offset": 0, "limit": self.page_size, "order": ORDER}
-            records: list[dict[str, Any]] = self.client.execute_kw(obj, "search_read", [keyset_domain(after)], kwargs)
-            if not records:
-                return
-            self._attach_lines(obj, records)
-            self._attach_external_ids(obj, records)
-            last = records[-1]
-            after = (str(last["write_date"]), int(last["id"]))
-            self.log.debug("odoo page pulled", model=obj, records=len(records))
-            yield Page(records, make_cursor(*after))
-            if len(records) < self.page_size:
-                return
+        domain = keyset_domain(after) if self._resumes.resuming(obj, since) else resume_domain(after)
+        try:
+            while True:
+                kwargs = {**self._read_kwargs(obj), "offset": 0, "limit": self.page_size, "order": ORDER}
+                records: list[dict[str, Any]] = self.client.execute_kw(obj, "search_read", [domain], kwargs)
+                if not records:
+                    break
+                self._attach_lines(obj, records)
+                self._attach_external_ids(obj, records)
+                last = records[-1]
+                after = (str(last["write_date"]), int(last["id"]))
+                domain = keyset_domain(after)  # within one pull, pages follow each other exactly
+                self.log.debug("odoo page pulled", model=obj, records=len(records))
+                cursor = make_cursor(*after)
+                self._resumes.handed(obj, cursor)
+                yield Page(records, cursor)
+                if len(records) < self.page_size:
+                    break
+        except GeneratorExit:  # the caller stopped reading: not an interruption by the vendor
+            self._resumes.finished(obj)
+            raise
+        self._resumes.finished(obj)
 
     def get(self, obj: str, ids: list[str]) -> list[dict[str, Any]]:
         """One `search_read` on `id in ids` (a `read` would fail on a deleted id)."""
@@ -339,10 +379,19 @@ class Connector:
     # --- writes --------------------------------------------------------------------------
 
     def push(self, obj: str, ops: list[WriteOp]) -> list[WriteResult]:
+        """The ops in batches of 200. A push is many calls (a search, creates, a write per
+        record, actions): when one fails after others wrote records, the results so far are
+        kept and only the ops not done carry the error (`finish_partial`), so that the engine
+        sends just those again instead of the whole push."""
         results: list[WriteResult | None] = [None] * len(ops)
         indexed = list(enumerate(ops))
-        for start in range(0, len(indexed), BATCH_SIZE):
-            _Batch(self, obj, indexed[start:start + BATCH_SIZE], results).run()
+        try:
+            for start in range(0, len(indexed), BATCH_SIZE):
+                _Batch(self, obj, indexed[start:start + BATCH_SIZE], results).run()
+        except ConnectorError as exc:
+            self.log.warning("odoo push interrupted", model=obj, error=str(exc)[:300],
+                             left=sum(r is None for r in results))
+            return finish_partial(results, ops, exc)
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:  # a bug, not a vendor answer: say so rather than return fewer results
             raise AssertionError(f"odoo push left ops {missing} without a result")
@@ -431,7 +480,12 @@ class _Batch:
             else:
                 self.results[i] = WriteResult(False, None, error=done.error if done else Rejected("odoo: not created"))
         self._write(updates)
-        self._act(actions)
+        try:
+            self._act(actions)
+        except ConnectorError:
+            for i in actions:  # written, but not yet in their state: not done (a retry acts again)
+                self.results[i] = None
+            raise
 
     # preparing values
 

@@ -932,7 +932,28 @@ class Database:
     def seed(self, options: SandboxOptions) -> None:
         with self.lock:
             self._seed_reference_data()
-            self._seed_partners(options.records, options.seed)
+            self._seed_partners(options.records, options.seed, options.first)
+
+    def seed_records(self, model: str, records: list[Record]) -> list[int]:
+        """Store records as they are, as if they had been there before the hub came: no ORM
+        checks, no notifications, no faults. For tests and demos that need data the API would
+        refuse (a partner without a name) or that must not be faulted. Many2one values are ids."""
+        found = self.model(model)
+        with self.lock:
+            for values in records:
+                _stored_fields(found, values)
+            return [self._insert(found.name, **values) for values in records]
+
+    def edit(self, model: str, rid: int, values: Record) -> Record:
+        """Change a record as a user would, stamped now (write_date), without checks or faults."""
+        found = self.model(model)
+        _stored_fields(found, values)
+        with self.lock:
+            record = self.tables[found.name].get(rid)
+            if record is None:
+                raise MissingError(f"Record does not exist or has been deleted.\n(Record: {found.name}({rid},))")
+            self.tables[found.name][rid] = {**record, **values, "write_date": self.stamp}
+            return self.tables[found.name][rid]
 
     def _insert(self, model: str, **values: Any) -> int:
         rid = self._next_id(model)
@@ -968,8 +989,8 @@ class Database:
         for name in ("Paid Time Off", "Sick Time Off", "Compensatory Days"):
             self._insert("hr.leave.type", name=name)
 
-    def _seed_partners(self, count: int, seed_value: int) -> None:
-        for company in seed.companies(count, seed_value):
+    def _seed_partners(self, count: int, seed_value: int, first: int = 1) -> None:
+        for company in seed.companies(count, seed_value, first):
             state_name = _STATE_ALIASES.get(company.state, company.state)
             self._insert("res.partner", name=company.name, is_company=True, company_type="company",
                          vat=company.tax_id, email=company.email, phone=company.phone, website=company.website,
@@ -987,6 +1008,15 @@ _PRODUCTS = (("FURN_7800", "Desk Combination", 450.0), ("FURN_8220", "Four Perso
              ("E-COM07", "Large Cabinet", 320.0), ("FURN_6666", "Acoustic Bloc Screens", 295.0),
              ("DESK0004", "Customizable Desk", 800.0), ("FURN_1118", "Corner Desk Left Sit", 85.0),
              ("SRV_INST", "Installation", 120.0), ("", "Office Chair", 70.0))
+
+
+def _stored_fields(model: Model, values: Record) -> None:
+    """The back door stores plain fields of the model: not Odoo's automatic ones, not relations
+    that need commands."""
+    for name in values:
+        fld = model.get(name)
+        if name in _AUTOMATIC or fld.type in ("one2many", "many2many"):
+            raise InvalidValue(f"{model.name}.{name} cannot be stored through the back door")
 
 
 def _mentions(domain: list[Any], name: str) -> bool:
@@ -1321,6 +1351,32 @@ def _control_routes(app: FastAPI, db: Database) -> None:
         with db.lock:
             rows = db.read(found, _sort(list(db.tables[found.name].values()), [("id", False)]), None)
         return _json({"records": rows})
+
+    @app.post("/_sandbox/records/{model}")
+    async def seed_records(request: Request, model: str) -> Response:
+        body = await request.json()
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            return _json({"error": "expected an object with a records array of objects"}, 400)
+        try:
+            ids = db.seed_records(model, records)
+        except OdooError as error:
+            return _json({"error": error.message}, 400)
+        return _json({"ids": ids}, 201)
+
+    @app.patch("/_sandbox/records/{model}/{rid}")
+    async def edit_record(request: Request, model: str, rid: int) -> Response:
+        values = await request.json()
+        if not isinstance(values, dict):
+            return _json({"error": "expected an object of field values"}, 400)
+        try:
+            db.edit(model, rid, values)
+            found = db.model(model)
+            with db.lock:
+                [row] = db.read(found, [db.tables[found.name][rid]], None)
+        except OdooError as error:
+            return _json({"error": error.message}, 404 if isinstance(error, MissingError) else 400)
+        return _json(row)
 
     @app.post("/_sandbox/expire-tokens")
     def expire_tokens() -> dict[str, Any]:

@@ -5,7 +5,10 @@ Pulls read `SELECT <every field the describe lists> FROM <obj>` ordered by
 Id) of its last record, and a resumed pull asks for `SystemModstamp > t OR (SystemModstamp
 = t AND Id > last)`, so records sharing one timestamp across a page boundary are neither
 lost nor repeated. Salesforce keeps SystemModstamp to the second, which is why the cursor
-holds it to the second.
+holds it to the second; and why a pull resumed from a stored cursor whose second is recent
+reads that whole second again (`resume_where`): a record changed later in that second with a
+lower Id would otherwise never be pulled. A pull that continues an interrupted one (the
+engine retrying a failed page) resumes exactly (`ResumePoints`).
 
 Writes use sObject Collections (200 records a call, `allOrNone: false`), so one bad record
 is one failed `WriteResult` and the others are saved. When a call fails after earlier calls
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -29,6 +32,7 @@ from connectors.base import (
     OpKind,
     Page,
     Rejected,
+    ResumePoints,
     Unavailable,
     WebhookEvent,
     WebhookReply,
@@ -48,6 +52,7 @@ PAGE_SIZE = 2000      # most records one query page returns
 BATCH_SIZE = 200      # most records one sObject Collections call takes
 MIN_PAGE_SIZE = 200   # Salesforce ignores a batchSize below this
 MODSTAMP = "SystemModstamp"
+RESUME_OVERLAP = timedelta(minutes=10)  # how long a cursor's second is read again (see resume_where)
 
 # Child relationships read with their parent: relationship name and its fields.
 CHILDREN: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -85,6 +90,25 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return stamp, last_id
 
 
+def resume_where(since: str | None, now: datetime | None = None, exact: bool = False) -> str:
+    """The WHERE clause of a pull resumed from a stored cursor.
+
+    SystemModstamp has one-second resolution: a record changed in the cursor's second after
+    the pull that made the cursor, with a lower Id, is behind a strict (SystemModstamp, Id)
+    keyset for good. So while the cursor's second is recent (`RESUME_OVERLAP` by this host's
+    clock), the pull reads that whole second again and the engine skips what it has seen; an
+    older second is closed, and the keyset is exact, as it is for a pull that continues an
+    interrupted one (`exact`, see `ResumePoints`).
+    """
+    if not since:
+        return ""
+    stamp, last_id = decode_cursor(since)
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    if not exact and moment >= (now or datetime.now(UTC)) - RESUME_OVERLAP:
+        return f" WHERE {MODSTAMP} >= {stamp}"
+    return f" WHERE {MODSTAMP} > {stamp} OR ({MODSTAMP} = {stamp} AND Id > {_quote(last_id)})"
+
+
 def _object_name(obj: str) -> str:
     if not _NAME.match(obj):
         raise ConnectorError(f"salesforce: {obj!r} is not an sObject name")
@@ -117,6 +141,7 @@ class Connector:
         self.page_size: int = self.options["page_size"]
         self.client = SalesforceClient(settings)
         self._fields: dict[str, list[str]] = {}
+        self._resumes = ResumePoints()
         self.log = log.bind(connector=self.name, system=settings.name)
 
     def __repr__(self) -> str:
@@ -150,23 +175,27 @@ class Connector:
     # --- reads ---------------------------------------------------------------------------
 
     def pull(self, obj: str, since: str | None) -> Iterator[Page]:
-        where = ""
-        if since:
-            stamp, last_id = decode_cursor(since)
-            where = f" WHERE {MODSTAMP} > {stamp} OR ({MODSTAMP} = {stamp} AND Id > {_quote(last_id)})"
+        where = resume_where(since, exact=self._resumes.resuming(obj, since))
         soql = f"SELECT {self._select(obj)} FROM {_object_name(obj)}{where} ORDER BY {MODSTAMP}, Id"
         headers = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
-        answer = self.client.api("GET", "query", params={"q": soql}, headers=headers)
         pages = 0
-        while True:
-            records = list(answer.get("records") or [])
-            pages += 1
-            if records:
-                yield Page(records, encode_cursor(records[-1]))
-            next_url = answer.get("nextRecordsUrl")
-            if answer.get("done", True) or not next_url:
-                break
-            answer = self.client.api("GET", str(next_url), headers=headers)
+        try:
+            answer = self.client.api("GET", "query", params={"q": soql}, headers=headers)
+            while True:
+                records = list(answer.get("records") or [])
+                pages += 1
+                if records:
+                    cursor = encode_cursor(records[-1])
+                    self._resumes.handed(obj, cursor)
+                    yield Page(records, cursor)
+                next_url = answer.get("nextRecordsUrl")
+                if answer.get("done", True) or not next_url:
+                    break
+                answer = self.client.api("GET", str(next_url), headers=headers)
+        except GeneratorExit:  # the caller stopped reading: not an interruption by the vendor
+            self._resumes.finished(obj)
+            raise
+        self._resumes.finished(obj)
         self.log.debug("salesforce pull done", object=obj, pages=pages)
 
     def get(self, obj: str, ids: list[str]) -> list[dict[str, Any]]:

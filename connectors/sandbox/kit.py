@@ -11,7 +11,10 @@ vendor routes, and says how its vendor answers a rate limit and a server error
 - `GET/PUT /_sandbox/webhooks`: the outbound webhook URL and every delivery made.
 
 Vendor control routes (expire tokens, give records one timestamp, decide an approval) live
-under `/_sandbox/` too. Nothing under `/_sandbox` is faulted or counted.
+under `/_sandbox/` too; the Salesforce and Odoo sandboxes also take records through the back
+door (`POST /_sandbox/records/{obj}` stores records as they are, `PATCH .../{id}` edits one as
+a user would, stamped now), so that a test can seed data the API would refuse and act as the
+product's users while the hub runs. Nothing under `/_sandbox` is faulted or counted.
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ FaultAnswer = Callable[[str, FaultSpec], Response]  # ("rate_limit" | "error", s
 
 @dataclass
 class SandboxOptions:
-    """How to start a sandbox: `records` seeded, faults, and where its webhooks go."""
+    """How to start a sandbox: `records` seeded, faults, and where its webhooks go.
+
+    `first` is the number of the first seeded company (`seed.companies`): a CRM seeded with
+    companies 1-5,000 and an ERP with 4,001-9,000 share the 1,000 companies of the overlap,
+    as two systems of one company do on day one. The Salesforce and Odoo sandboxes honour it.
+    """
 
     records: int = 0
     seed: int = 7
@@ -45,6 +53,7 @@ class SandboxOptions:
     webhook_url: str | None = None
     webhook_retry_scale: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    first: int = 1
 
 
 class SandboxKit:

@@ -157,7 +157,11 @@ def _western(number: int, rng: random.Random) -> Company:
 
 
 def companies(count: int, seed: int = 7, start: int = 1) -> Iterator[Company]:
-    """`count` companies numbered from `start`; the same `(count, seed)` gives the same ones."""
+    """`count` companies numbered from `start`; company number n is the same for one `seed`
+    whatever `start` is, so that two sandboxes seeded with overlapping ranges share the
+    companies of the overlap (the same customer in a CRM and an ERP, as on day one)."""
     rng = random.Random(seed)
+    for number in range(1, start):  # draw the companies before `start`, to reach n's part of the stream
+        company(number, rng)
     for number in range(start, start + count):
         yield company(number, rng)

@@ -83,7 +83,7 @@ def run(config: str | None, host: str, port: int) -> None:
         thread.start()
     click.echo(f"synchub serving on http://{host}:{port} (API, scheduler and worker; Ctrl-C stops)", err=True)
     try:
-        _serve(create_app(hub, store), host, port)
+        _serve(create_app(hub, store, on_jobs=worker.wake), host, port)
     finally:
         worker.stop()
         scheduler.stopping.set()

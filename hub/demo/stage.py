@@ -104,7 +104,9 @@ def start(port: int = 8000, records: int = 12, store_url: str | None = None, sch
         store.upgrade()
         engine = Engine(config, store, retry_policy=RetryPolicy(attempts=5, initial=0.05, max_backoff=1.0))
         tokens = Tokens.from_env(environment)
-        hub = serve(create_app(config, store, tokens), port=hub_port)
+        worker = Worker(Engine(config, store, retry_policy=engine.retry_policy), store, owner="demo-worker",
+                        idle_seconds=0.1, retry_base=1.0)
+        hub = serve(create_app(config, store, tokens, on_jobs=worker.wake), port=hub_port)
         if not port:  # free ports: tell the sandboxes where the hub listens now that it does
             for system, server in sandboxes.items():
                 server.app.state.kit.webhooks.url = f"{hub.base_url}/webhooks/{system}"
@@ -112,8 +114,6 @@ def start(port: int = 8000, records: int = 12, store_url: str | None = None, sch
         for server in sandboxes.values():
             server.stop()
         raise
-    worker = Worker(Engine(config, store, retry_policy=engine.retry_policy), store, owner="demo-worker",
-                    idle_seconds=0.1, retry_base=1.0)
     stage = Stage(config, store, engine, hub, sandboxes, worker, tokens=tokens)
     stage.threads.append(threading.Thread(target=worker.run, name="demo-worker", daemon=True))
     if schedule:

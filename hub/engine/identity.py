@@ -25,14 +25,16 @@ _SPACES = re.compile(r"\s+")
 _NAMESPACE = uuid.UUID("6f2b1c3e-5a4d-4e8f-9b7a-2c1d0e9f8a7b")
 
 
-def new_canonical_id(system: str, obj: str, external_id: str) -> str:
-    """The id of a canonical record first seen as this vendor record.
+def new_canonical_id(entity: str, system: str, obj: str, external_id: str) -> str:
+    """The id of a canonical record of `entity` first seen as this vendor record.
 
     Derived from the vendor record, not random: if the hub crashes after writing a new record
     to a target but before committing its links, the retry derives the same id, and the
-    target upserts by it instead of creating the record a second time.
+    target upserts by it instead of creating the record a second time. The entity is part of
+    it because one vendor record can be several entities (an Odoo sale.order is an order and
+    the request of its contract approval), and a canonical id names one golden record.
     """
-    return uuid.uuid5(_NAMESPACE, f"{system}\x1f{obj}\x1f{external_id}").hex
+    return uuid.uuid5(_NAMESPACE, f"{entity}\x1f{system}\x1f{obj}\x1f{external_id}").hex
 
 
 def normalise_key(key: str, value: Any) -> str | None:

@@ -1,14 +1,23 @@
 """One page of source records through map -> identity -> merge -> plan -> push -> record.
 
 The work is split in three phases so that no store transaction stays open while a vendor is
-called: `read` (one transaction: links, golden records, match keys), `push` (vendor calls
-only), `write` (one transaction: golden records, links and hashes, jobs, counts, and, by the
-caller, the cursor). A crash between `push` and `write` leaves the cursor where it was: the
-page is pulled again and the writes, keyed by the canonical id, update instead of creating.
+called: `read` (one transaction: links, golden records, match keys; and, at its end,
+`write_identity`), `push` (vendor calls only), `write` (one transaction: seen hashes, target
+links and written hashes, jobs, counts, and, by the caller, the cursor). A crash between
+`push` and `write` leaves the cursor where it was: the page is pulled again and the writes,
+keyed by the canonical id, update instead of creating.
+
+What the hub knows of a record's identity (its golden record, its source link, its match
+keys) is committed before anything is pushed (`write_identity`). A crash after the push then
+loses only the outcome, not who the record is: when the record the hub created in a target
+comes back through the opposite flow before this page is redone, its key names a canonical
+record the store knows, whose twin in the source is linked, so it is recognised instead of
+being taken for a new customer and copied back, a duplicate on both sides.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -85,6 +94,7 @@ class PageContext:
     force: bool = False  # reprocess records even if unchanged since last seen (replays, record jobs)
     dry_run: bool = False
     index_only: bool = False  # learn identities and golden records; write to no target
+    requeue: bool = True  # queue a record job for each parked record (False: the caller is that job, and retries)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     on_retry: Callable[[str, BaseException], None] | None = None
 
@@ -103,6 +113,7 @@ class PageWork:
         self.jobs: list[NewJob] = []
         self.dead: list[tuple[NewJob, str]] = []
         self.notes: list[str] = []  # why records were parked, for the run report
+        self.unfinished: dict[str, str] = {}  # external id -> why it was parked
         self.audit: list[AuditEntry] = []
         self.log = log.bind(flow=self.flow.name, run_id=ctx.run_id, system=self.source.system)
         self._ingest(records)
@@ -175,7 +186,7 @@ class PageWork:
         candidates = sorted({c for by_value in known.values() for ids in by_value.values() for c in ids})
         # A canonical record has at most one twin per system object: one that already has a
         # twin here is not a candidate (two such records are duplicates in the source).
-        taken = set(tx.links_by_canonical(self.source.system, self.source.object, candidates))
+        taken = set(tx.links_by_canonical(self.source.system, self.source.object, candidates, self.flow.entity))
         fresh: dict[tuple[str, str], str] = {}  # match keys of records new in this very page
         for item, hub_key in keyed:
             self._identify(item, hub_key, claimed, values_of[id(item)], known, fresh, taken)
@@ -191,7 +202,7 @@ class PageWork:
             ids = [*known.get(key, {}).get(value, []), *([fresh[(key, value)]] if (key, value) in fresh else [])]
             hits.append((key, value, [c for c in ids if c not in taken]))
         resolution = decide(hits) or Resolution(
-            new_canonical_id(self.source.system, self.source.object, item.external_id), "new")
+            new_canonical_id(self.flow.entity, self.source.system, self.source.object, item.external_id), "new")
         if resolution.canonical_id is None:
             self.counts.dead += 1
             self._dead_job(item, item.raw, f"ambiguous match, nothing linked: {resolution.detail}")
@@ -204,12 +215,17 @@ class PageWork:
             self.new_match_keys.append((key, value, resolution.canonical_id))
 
     def _skip_echoes(self, tx: Tx) -> None:
-        """A record carrying exactly what we last wrote to its system is our own write coming back.
+        """A record carrying exactly what its system is known to hold is our own write coming back
+        (or a record re-read unchanged): it brings nothing new.
 
-        "Exactly what we wrote" is judged through the outbound mapping, which sees only the
-        fields the hub writes there. A change to a field the hub never writes to this system
-        (an ERP-owned credit limit) is invisible to that projection, so a record whose
-        projection matches is an echo only if it also brings no new value for such a field.
+        "What its system holds" is judged through the outbound mapping, which sees only the
+        fields the hub writes there (`Link.written_hash`, see `write`). A change to a field the
+        hub never writes to this system (an ERP-owned credit limit) is invisible to that
+        projection, so a record whose projection matches is an echo only if it also brings no
+        new value for such a field. And it is skipped only if every target of the flow already
+        holds the golden record: a system that lost a conflict when its record was merged (a
+        CRM whose credit limit the ERP owns) learns the golden value from the flow that writes
+        to it, and that flow may see nothing but echoes of what the hub wrote on the other side.
         """
         mapping = self.source.mapping
         if mapping.outbound is None:
@@ -224,11 +240,41 @@ class PageWork:
         if not candidates:
             return
         goldens = tx.golden_get([i.canonical_id for i, _ in candidates if i.canonical_id])
+        echoes = [(item, goldens[item.canonical_id or ""]) for item, projected in candidates
+                  if item.canonical_id in goldens and not self._brings_unwritten_change(
+                      item, goldens[item.canonical_id or ""].data, projected)]
+        behind = self._targets_behind(tx, echoes)
         for item, projected in candidates:
-            golden = goldens.get(item.canonical_id or "")
-            if golden is None or not self._brings_unwritten_change(item, golden.data, projected):
+            if item.canonical_id not in goldens:
                 item.outcome = "echo"
                 self.counts.skipped_echo += 1
+        for item, _ in echoes:
+            if item.canonical_id not in behind:
+                item.outcome = "echo"
+                self.counts.skipped_echo += 1
+
+    def _targets_behind(self, tx: Tx, echoes: list[tuple[Item, Golden]]) -> set[str]:
+        """Canonical ids of echoes whose golden record some target of the flow does not hold:
+        no link in a target that may be created in, or a projection that differs from what
+        the target is known to hold."""
+        behind: set[str] = set()
+        if not echoes or self.ctx.index_only:
+            return behind
+        ids = [item.canonical_id or "" for item, _ in echoes]
+        for target in self.flow.targets:
+            links = tx.links_by_canonical(target.system, target.object, ids, self.flow.entity)
+            resolver = LinkResolver(tx, target.system, inbound=False)
+            for item, golden in echoes:
+                canonical_id = item.canonical_id or ""
+                link = links.get(canonical_id)
+                if link is None:
+                    if target.create:
+                        behind.add(canonical_id)
+                    continue
+                result = target.mapping.to_vendor({**golden.data, "id": canonical_id}, resolver)
+                if not result.errors and record_hash(result.value) != link.written_hash:
+                    behind.add(canonical_id)
+        return behind
 
     def _brings_unwritten_change(self, item: Item, golden: dict[str, Any], base: str) -> bool:
         """Whether the record differs from the golden one in a field the outbound mapping ignores
@@ -259,7 +305,8 @@ class PageWork:
     def _plan(self, tx: Tx) -> None:
         live = [i for i in self._live() if i.golden is not None]
         for target in self.flow.targets:
-            links = tx.links_by_canonical(target.system, target.object, [i.canonical_id for i in live if i.canonical_id])
+            links = tx.links_by_canonical(target.system, target.object, [i.canonical_id for i in live if i.canonical_id],
+                                          self.flow.entity)
             resolver = LinkResolver(tx, target.system, inbound=False)
             for item in live:
                 self._plan_one(item, target, links.get(item.canonical_id or ""), resolver)
@@ -302,6 +349,40 @@ class PageWork:
             self._push_target(target, batch)
 
     def _push_target(self, target: Endpoint, batch: list[tuple[Item, Write]]) -> None:
+        """Push the batch; when a push was cut short after it wrote some records (a connector's
+        `finish_partial`), push the rest again at once, after the vendor's Retry-After.
+
+        A vendor push is often many calls (Odoo writes each record with its own call), so with
+        a steady rate of faults a whole push rarely gets through, and retrying it whole rewrites
+        what was written. Each round writes something (a round that writes nothing raises, and
+        `retry.call` retries it as a whole), so this ends; what a push cannot write at all
+        after its retries is parked in the queue."""
+        pending = batch
+        while pending:
+            results = self._push_round(target, pending)
+            if results is None:
+                return
+            unfinished: list[tuple[Item, Write, WriteResult]] = []
+            for (item, write), outcome in zip(pending, results):
+                if _resumable(outcome):
+                    unfinished.append((item, write, outcome))
+                else:
+                    self._record_result(item, write, outcome)
+            if len(unfinished) == len(pending):  # nothing written this round: the vendor is down
+                for item, write, outcome in unfinished:
+                    self._record_result(item, write, outcome)
+                return
+            if unfinished:
+                error = next(o.error for _, _, o in unfinished if o.error is not None)
+                self.log.info("push interrupted after writing some records, pushing the rest", target=target.system,
+                              done=len(pending) - len(unfinished), left=len(unfinished), error=str(error)[:200])
+                if self.ctx.on_retry is not None:
+                    self.ctx.on_retry(target.system, error)
+                time.sleep(max(float(getattr(error, "retry_after", None) or 0.0), self.ctx.retry_policy.initial))
+            pending = [(item, write) for item, write, _ in unfinished]
+
+    def _push_round(self, target: Endpoint, batch: list[tuple[Item, Write]]) -> list[WriteResult] | None:
+        """One push of the batch, retried whole while nothing is written; None when parked."""
         connector = self.ctx.connector_for(target.system)
         ops = [w.op for _, w in batch]
         on_retry = (lambda exc: self.ctx.on_retry(target.system, exc)) if self.ctx.on_retry else None
@@ -314,11 +395,10 @@ class PageWork:
             self.log.warning("target unavailable, records parked for retry", target=target.system, error=str(exc)[:300])
             for item, _ in batch:
                 item.parked.append(f"{target.system}: {type(exc).__name__}: {exc}")
-            return
+            return None
         if len(results) != len(ops):
             raise ConnectorError(f"{target.system} connector returned {len(results)} results for {len(ops)} writes")
-        for (item, write), outcome in zip(batch, results):
-            self._record_result(item, write, outcome)
+        return results
 
     def _record_result(self, item: Item, write: Write, outcome: WriteResult) -> None:
         target = write.target
@@ -356,18 +436,32 @@ class PageWork:
 
     # --- phase 3: write --------------------------------------------------------------------
 
-    def write(self, tx: Tx) -> None:
-        """Record everything the page did, in the caller's transaction (with the cursor)."""
+    def write_identity(self, tx: Tx) -> None:
+        """Golden records, the source records' links and new match keys, in the read's
+        transaction, before any vendor is written (see the module docstring). A new link has no
+        seen hash yet, so that the record is synced again if the page's outcome is lost."""
         goldens, links = [], []
-        targets = {t.system: t for t in self.flow.targets}
+        held = self._held(tx)
         for item in self.items:
             if item.canonical_id and item.golden is not None and item.golden_changed:
                 goldens.append(Golden(item.canonical_id, self.flow.entity, item.golden, item.meta or {},
                                       record_hash(item.golden), item.version))
             if item.canonical_id and item.outcome not in ("dead", "unchanged"):
-                seen = None if self.ctx.index_only else item.seen  # indexed records still sync on the next run
+                written = (item.link.written_hash if item.link else None) or held.get(item.external_id)
                 links.append(Link(self.flow.entity, item.canonical_id, self.source.system, self.source.object,
-                                  item.external_id, seen, item.link.written_hash if item.link else None))
+                                  item.external_id, None, written))
+        tx.golden_put(goldens, versions=False)
+        tx.upsert_links(links)
+        tx.match_put(self.flow.entity, self.new_match_keys)
+
+    def write(self, tx: Tx) -> None:
+        """Record what the page did, in the caller's transaction (with the cursor)."""
+        links = []
+        targets = {t.system: t for t in self.flow.targets}
+        for item in self.items:
+            if item.canonical_id and item.outcome not in ("dead", "unchanged") and not self.ctx.index_only:
+                links.append(Link(self.flow.entity, item.canonical_id, self.source.system, self.source.object,
+                                  item.external_id, item.seen, None))  # indexed records still sync on the next run
             for system, (external_id, digest) in item.done_targets.items():
                 links.append(Link(self.flow.entity, item.canonical_id or "", system, targets[system].object, external_id,
                                   None, digest))
@@ -377,15 +471,41 @@ class PageWork:
                 self.audit.append(AuditEntry("engine", "conflict", f"{self.flow.entity}/{item.canonical_id}",
                                              {**decision.as_dict(), "flow": self.flow.name}, self.ctx.run_id))
         self.counts.unchanged += sum(1 for i in self.items if i.live and i.canonical_id and not i.writes and not i.setbacks)
-        tx.golden_put(goldens, versions=False)
         tx.upsert_links(links)
-        tx.match_put(self.flow.entity, self.new_match_keys)
         if self.jobs:
             tx.enqueue(self.jobs)
         if self.dead:
             tx.bury(self.dead)
         if self.audit:
             tx.audit(self.audit)
+
+    def _held(self, tx: Tx) -> dict[str, str]:
+        """External id -> hash of the outbound projection of each record as first read, for
+        links that have no `written_hash` yet.
+
+        A link's `written_hash` is what the hub knows its system to hold, in the terms of the
+        outbound mapping: what it last wrote there, or, for a record it never wrote, the record
+        as the hub first read it. Without the latter, a record the hub only ever read (a
+        customer the ERP had before the hub came) looks unknown to every flow writing to its
+        system, and is rewritten there with its own values, one vendor call each. Only the
+        first read counts: once the hub has written a record, what it wrote is the reference,
+        since not every mapping reads back exactly what it writes (Odoo order lines come back
+        without their product code).
+        """
+        mapping = self.source.mapping
+        if mapping.outbound is None:
+            return {}
+        resolver = LinkResolver(tx, self.source.system, inbound=False)
+        held: dict[str, str] = {}
+        for item in self.items:
+            if item.canonical is None or not item.canonical_id or item.outcome in ("dead", "unchanged"):
+                continue
+            if item.link is not None and item.link.written_hash:
+                continue
+            projection = mapping.to_vendor({**item.canonical, "id": item.canonical_id}, resolver)
+            if not projection.errors:
+                held[item.external_id] = record_hash(projection.value)
+        return held
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -411,11 +531,14 @@ class PageWork:
         """Queue the record for a later attempt (a missing reference, a vendor that stayed down)."""
         reason = "; ".join(item.parked)
         self.notes.append(f"{item.external_id}: {reason}")
+        self.unfinished[item.external_id] = reason
         item.setbacks += 1
         if item.outcome == "waiting" or item.awaits_reference:
             self.counts.waiting += 1
         else:
             self.counts.failed += 1
+        if not self.ctx.requeue:
+            return
         delay = timedelta(seconds=30)
         self.jobs.append(NewJob(
             kind=RECORD_JOB, flow=self.flow.name,
@@ -462,6 +585,12 @@ class LinkResolver:
                 link = found.get(str(value))
                 self.cache[key] = link.external_id if link else None
         return self.cache[key]
+
+
+def _resumable(outcome: WriteResult) -> bool:
+    """A write not done because its push was cut short (a retryable error of its own)."""
+    error = outcome.error
+    return not outcome.ok and error is not None and error.retryable and not isinstance(error, Rejected)
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:

@@ -54,6 +54,7 @@ class RunReport:
     status: str = "ok"
     planned: list[PlannedWrite] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    unfinished: dict[str, str] = field(default_factory=dict)  # external id -> why it waits or failed (parked)
 
     def summary(self) -> str:
         parts = ", ".join(f"{k} {v}" for k, v in self.counts.as_dict().items())

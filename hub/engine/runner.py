@@ -104,8 +104,14 @@ class Engine:
         bound.info("run finished", status=report.status, **report.counts.nonzero())
         return report
 
-    def run_records(self, name: str, external_ids: list[str], trigger: str = "record") -> RunReport:
-        """Sync a few records now (a webhook, a retry, a replay), whatever their last seen state."""
+    def run_records(self, name: str, external_ids: list[str], trigger: str = "record",
+                    requeue: bool = True) -> RunReport:
+        """Sync a few records now (a webhook, a retry, a replay), whatever their last seen state.
+
+        A record that cannot be finished now (a missing reference, a vendor that stays down)
+        gets a record job, unless `requeue` is False: the caller is that record's job and
+        retries it itself, with its own attempts and backoff.
+        """
         flow = self.flow(name)
         connector = self.connector(flow.source.system)
         records = retry.call(lambda: connector.get(flow.source.object, external_ids), self.retry_policy,
@@ -113,7 +119,7 @@ class Engine:
         report = RunReport(flow.name, self._start_run(flow.name, trigger))
         try:
             if records:
-                self._page(flow, records, report, force=True)
+                self._page(flow, records, report, force=True, requeue=requeue)
         except Exception as exc:
             report.status = "failed"
             report.problems.append(f"{type(exc).__name__}: {exc}")
@@ -168,12 +174,14 @@ class Engine:
                 time.sleep(delay)
 
     def _page(self, flow: Flow, records: list[dict[str, Any]], report: RunReport, dry_run: bool = False,
-              force: bool = False, cursor: str | None = None, index_only: bool = False) -> None:
+              force: bool = False, cursor: str | None = None, index_only: bool = False, requeue: bool = True) -> None:
         ctx = PageContext(flow, self.connector, self.retry_policy, report.run_id, force=force, dry_run=dry_run,
-                          index_only=index_only, on_retry=self.on_retry)
+                          index_only=index_only, on_retry=self.on_retry, requeue=requeue)
         work = PageWork(ctx, records)
         with self.store.transaction() as tx:
             work.read(tx)
+            if not dry_run:
+                work.write_identity(tx)  # before any vendor write: a crash must not lose who a record is
         work.push()
         report.planned.extend(work.planned)
         if not dry_run:
@@ -184,6 +192,7 @@ class Engine:
                 tx.run_add(report.run_id, **work.counts.as_dict())
         report.counts.add(work.counts)
         report.problems.extend(work.notes)
+        report.unfinished.update(work.unfinished)
 
     def _start_run(self, flow: str, trigger: str) -> int:
         with self.store.transaction() as tx:

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Row, Text, TextClause, and_, bindparam, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -139,8 +140,10 @@ class JobsMixin(TxBase):
         limit: int,
         now: datetime | None = None,
         kinds: list[str] | None = None,
+        flow: str | None = None,
     ) -> list[Job]:
-        """Claim up to `limit` due jobs, earliest `next_attempt_at` first, for `owner`.
+        """Claim up to `limit` due jobs, earliest `next_attempt_at` first, for `owner` (only
+        jobs of these `kinds` and of this `flow`, when given).
 
         Due means queued with `next_attempt_at <= now`, or running with an expired lease
         (its worker died). Each claim counts an attempt. A job whose lease expired after
@@ -149,7 +152,7 @@ class JobsMixin(TxBase):
         now = now or utcnow()
         claimed: list[Job] = []
         while len(claimed) < limit:
-            candidates = self._due(now, limit - len(claimed), kinds)
+            candidates = self._due(now, limit - len(claimed), kinds, flow)
             if not candidates:
                 break
             exhausted: list[int] = []
@@ -165,7 +168,7 @@ class JobsMixin(TxBase):
                 break
         return claimed
 
-    def _due(self, now: datetime, limit: int, kinds: list[str] | None) -> Sequence[Row]:
+    def _due(self, now: datetime, limit: int, kinds: list[str] | None, flow: str | None = None) -> Sequence[Row]:
         due = or_(
             and_(jobs.c.status == "queued", jobs.c.next_attempt_at <= now),
             and_(jobs.c.status == "running", jobs.c.lease_expires_at <= now),
@@ -178,6 +181,8 @@ class JobsMixin(TxBase):
         )
         if kinds is not None:
             stmt = stmt.where(jobs.c.kind.in_(kinds))
+        if flow is not None:
+            stmt = stmt.where(jobs.c.flow == flow)
         if self.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         return self.connection.execute(stmt).all()
@@ -256,32 +261,44 @@ class JobsMixin(TxBase):
         """The attempt failed but may succeed later: queued again, attempts kept.
 
         The caller decides between `retry` and `kill` by comparing `attempts` with
-        `max_attempts`: the policy (and the backoff) belongs to the engine.
+        `max_attempts`: the policy (and the backoff) belongs to the engine. A running record
+        job holds no dedupe key (see the jobs table): when an event for the same record queued
+        the next job meanwhile, this one is done instead (`_requeue`).
         """
-        return self._if_mine(
-            job_id,
-            owner,
-            status="queued",
-            next_attempt_at=next_attempt_at,
-            last_error=error,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        return self._requeue(job_id, owner, next_attempt_at, error, status="queued",
+                             next_attempt_at=next_attempt_at, last_error=error)
+
+    def _requeue(self, job_id: int, owner: str, due: datetime | None, error: str | None, **values: Any) -> bool:
+        """Put a running job of ours back in the queue, or, if another queued job took its
+        dedupe key while it ran, mark it done: the queued job does the same work (it syncs the
+        record as it is then), and is made due no later than this one would have been.
+
+        Without this, going back to `queued` would break the unique index, and the error
+        would escape into the worker."""
+        try:
+            with self.connection.begin_nested():
+                return self._if_mine(job_id, owner, lease_owner=None, lease_expires_at=None, **values)
+        except IntegrityError:
+            pass
+        key = self.connection.execute(select(jobs.c.dedupe_key).where(jobs.c.id == job_id)).scalar_one()
+        if due is not None:
+            self.connection.execute(update(jobs).where(
+                jobs.c.dedupe_key == key, jobs.c.status == "queued", jobs.c.next_attempt_at > due
+            ).values(next_attempt_at=due, updated_at=utcnow()))
+        log.info("store.jobs.superseded", job_id=job_id, dedupe_key=key)
+        note = "superseded by a newer queued job for the same key"
+        return self._if_mine(job_id, owner, status="done", lease_expires_at=None,
+                             last_error=f"{note}; {error}" if error else note)
 
     def kill(self, job_id: int, owner: str, reason: str) -> bool:
         """Retrying won't help: dead-letter the job with the reason an admin will read."""
         return self._if_mine(job_id, owner, status="dead", last_error=reason, lease_expires_at=None)
 
     def release(self, job_id: int, owner: str) -> bool:
-        """Give the job back unfinished (clean shutdown): queued, the attempt not counted."""
-        return self._if_mine(
-            job_id,
-            owner,
-            status="queued",
-            attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+        """Give the job back unfinished (clean shutdown): queued, the attempt not counted (or
+        done, when a newer queued job took its key meanwhile: see `_requeue`)."""
+        return self._requeue(job_id, owner, None, None, status="queued",
+                             attempts=case((jobs.c.attempts > 0, jobs.c.attempts - 1), else_=0))
 
     # --- the dead-letter queue and inspection ---------------------------------------------
 

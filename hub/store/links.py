@@ -45,8 +45,10 @@ class LinksMixin(TxBase):
                 found[row.external_id] = _link(row)
         return found
 
-    def links_by_canonical(self, system: str, object: str, canonical_ids: list[str]) -> dict[str, Link]:
-        """The link of each canonical id in (system, object), keyed by canonical id.
+    def links_by_canonical(self, system: str, object: str, canonical_ids: list[str],
+                           entity: str | None = None) -> dict[str, Link]:
+        """The link of each canonical id in (system, object), keyed by canonical id; with
+        `entity`, only links of that entity (one vendor record may be several entities).
 
         Several external records can be linked to one canonical record (duplicates in the
         vendor that matched the same customer). The oldest link wins, so the record we write
@@ -60,6 +62,8 @@ class LinksMixin(TxBase):
                 .where(links.c.system == system, links.c.object == object, links.c.canonical_id.in_(part))
                 .order_by(links.c.id)
             )
+            if entity is not None:
+                stmt = stmt.where(links.c.entity == entity)
             for row in self.connection.execute(stmt):
                 if row.canonical_id in found:
                     ambiguous.add(row.canonical_id)

@@ -377,3 +377,36 @@ def test_a_lost_connection_is_retried_once_on_a_new_one(config: HubConfig, store
     finally:
         intake.close()
     assert [event_id for event_id, _ in _inbox(store)] == ["e1", "e2"]
+
+
+def test_a_worker_in_the_same_process_starts_the_callbacks_jobs_at_once(config: HubConfig, store: Store) -> None:
+    """`synchub run` wires the intake to its worker (`create_app(on_jobs=worker.wake)`): the
+    job starts now, not at the worker's next look at the queue, here a minute away."""
+    from hub.engine.worker import Worker  # noqa: PLC0415
+
+    engine = Engine(config, store)
+    worker = Worker(Engine(config, store), store, owner="same-process", idle_seconds=60.0)
+    app = create_app(config, store, Tokens.of(read=["r"], operator=["o"]), engine, on_jobs=worker.wake)
+    server = serve(app)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        hub = Hub(server, app, store)
+        assert hub.hook([_event("wake-1", "c-wake")]).status_code == 200
+        deadline = threading.Event()
+        for _ in range(int(WAIT / 0.05)):
+            with store.transaction() as tx:
+                depth = tx.queue_depth()
+            if not depth.get("queued") and not depth.get("running"):
+                break
+            deadline.wait(0.05)
+        assert not depth.get("queued") and not depth.get("running"), f"the job still waits for the worker: {depth}"
+        assert sum(depth.values()) == len(CONTACT_FLOWS)
+    finally:
+        worker.stop()
+        thread.join(WAIT)
+        server.stop()
+        app.state.hub.intake.close()
+        engine.close()
+        worker.engine.close()
+    assert not thread.is_alive(), "stop() must end the idle wait at once"

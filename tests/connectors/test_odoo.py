@@ -12,6 +12,7 @@ import json
 import threading
 import xmlrpc.client
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -191,6 +192,45 @@ def test_the_keyset_domain_resumes_inside_a_shared_second(database: Database) ->
     found = database.search(partners, keyset_domain(after), order="write_date asc, id asc",
                             context={"active_test": False})
     assert found == ids[2:]
+
+
+def test_a_change_later_in_the_cursors_second_is_pulled_while_that_second_is_recent(
+        server: RunningServer, connector: Connector) -> None:
+    # write_date is kept to the second: a record written in the cursor's second after the pull
+    # that made the cursor, with a lower id, must not fall behind the keyset for good.
+    db: Database = server.app.state.db
+    table = db.tables["res.partner"]
+    recent = (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%d %H:%M:%S")
+    old = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d %H:%M:%S")
+    for stamp in (recent, old):
+        for record in table.values():
+            record["write_date"] = stamp
+        pages = list(connector.pull("res.partner", None))
+        table[1]["phone"] = "+86 21 6000 0001"  # written late, stamped with the same second
+        again = [r["id"] for p in connector.pull("res.partner", pages[-1].cursor) for r in p.records]
+        if stamp == recent:  # the whole recent second again; the engine skips what it has seen
+            assert 1 in again and sorted(again) == sorted(table)
+        else:  # an old second is closed: the keyset resumes exactly
+            assert again == []
+
+
+def test_a_pull_retried_after_a_failed_page_continues_exactly(server: RunningServer, connector: Connector) -> None:
+    # The engine retries a failed page by pulling again from the last page's cursor: that pull
+    # continues where the first stopped instead of reading the recent second again, which a
+    # steady rate of faults would otherwise make endless on a crowded second.
+    db: Database = server.app.state.db
+    recent = (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%d %H:%M:%S")
+    for record in db.tables["res.partner"].values():
+        record["write_date"] = recent
+    pulling = connector.pull("res.partner", None)
+    first = next(pulling)
+    _control(server, "PUT", "faults", {"next": ["error"]})
+    with pytest.raises(Unavailable):
+        next(pulling)
+    rest = [r["id"] for p in connector.pull("res.partner", first.cursor) for r in p.records]
+    assert [r["id"] for r in first.records] + rest == sorted(db.tables["res.partner"])
+    again = [r["id"] for p in connector.pull("res.partner", first.cursor) for r in p.records]
+    assert sorted(again) == sorted(db.tables["res.partner"])  # a later run from that cursor reads the second again
 
 
 @pytest.mark.parametrize("bad", [[("nmae", "=", "x")], [("name", "child_of", 1)], ["|", ("name", "=", "x")],

@@ -9,6 +9,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,6 +307,30 @@ def test_pull_pages_by_batch_size_with_cursors_that_resume_exactly(org: RunningS
         rest = [r["Id"] for p in found.pull("Account", pages[0].cursor) for r in p.records]
         assert rest == [r["Id"] for p in pages[1:] for r in p.records]
         assert list(found.pull("Account", pages[-1].cursor)) == []
+    finally:
+        found.close()
+
+
+@seeded(6)
+def test_a_change_later_in_the_cursors_second_is_pulled_while_that_second_is_recent(org: RunningServer) -> None:
+    # SystemModstamp is kept to the second: a record changed in the cursor's second after the
+    # pull that made the cursor, with a lower Id, must not fall behind the keyset for good.
+    state: sandbox.Org = org.app.state.org
+    accounts = sorted(state.tables["Account"])
+    recent = sandbox.sf_datetime(datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2))
+    old = sandbox.sf_datetime(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2))
+    found = connector(org)
+    try:
+        for stamp in (recent, old):
+            for record_id in accounts:
+                state.tables["Account"][record_id]["SystemModstamp"] = stamp
+            [page] = list(found.pull("Account", None))
+            state.tables["Account"][accounts[0]]["Description"] = "changed late in the same second"
+            again = [r["Id"] for p in found.pull("Account", page.cursor) for r in p.records]
+            if stamp == recent:  # the whole recent second again; the engine skips what it has seen
+                assert accounts[0] in again and sorted(again) == accounts
+            else:  # an old second is closed: the keyset resumes exactly
+                assert again == []
     finally:
         found.close()
 

@@ -97,6 +97,10 @@ class ContractKit:
     skips: dict[str, str] = field(default_factory=dict)
     updates: bool = True           # False when records cannot be updated through `push` (approvals)
     upserts: bool = True           # False when the vendor has no upsert by a key of ours
+    # The vendor field of a record's change time, for connectors that read a recent cursor's
+    # whole second again (vendors that stamp to the second cannot say which records of that
+    # second changed after the cursor was taken); None: pulls from a cursor are exact.
+    rereads_stamp: str | None = None
 
     # --- sandbox and system --------------------------------------------------------------
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from harness import Hub, contact
 
+from hub.engine.page import PageWork
+from hub.engine.worker import Worker, flow_job
 from hub.mapping import load_mapping
 
 
@@ -89,9 +95,64 @@ def test_records_already_on_both_sides_are_matched_not_duplicated(hub: Hub) -> N
     assert (report.counts.created, report.counts.updated) == (0, 1)
     assert hub.erp.count("partner") == 2
     back = hub.sync("customers-erp-to-crm")
-    assert (back.counts.created, back.counts.updated) == (1, 0)  # "Only In ERP" reaches the CRM; no duplicate
-    names = sorted(c["name"] for c in hub.crm.records("contact"))
-    assert names == ["Existing GmbH (CRM)", "Only In ERP"]
+    # "Only In ERP" reaches the CRM, no duplicate; the matched contact gets the e-mail only the ERP had
+    assert (back.counts.created, back.counts.updated) == (1, 1)
+    contacts = sorted(hub.crm.records("contact"), key=lambda c: c["name"])
+    assert [c["name"] for c in contacts] == ["Existing GmbH (CRM)", "Only In ERP"]
+    assert contacts[0]["email"] == "ap@existing.de"
+
+
+def test_a_system_that_lost_a_conflict_gets_the_golden_value_from_echoes(hub: Hub) -> None:
+    # The CRM's credit limit loses to the ERP's (the ERP owns it) when the hub matches the two.
+    # The flow that writes to the CRM then sees nothing but the ERP's records as the hub knows
+    # them: they are not news, but the CRM must still be brought to the golden record.
+    hub.erp.insert("partner", [{"display_name": "Shared GmbH", "vat": "DE111", "credit_limit": 0.0,
+                                "write_date": "2026-01-01T00:00:00Z"}])
+    hub.crm.insert("contact", [{"name": "Shared GmbH", "tax_id": "DE111", "credit": 5000.0,
+                                "updated": "2026-01-01T00:00:00Z"}])
+    hub.sync("customers-erp-to-crm", index_only=True)
+    hub.sync("customers-crm-to-erp")
+    back = hub.sync("customers-erp-to-crm")
+    assert back.counts.updated == 1
+    [contact_now], [partner_now] = hub.crm.records("contact"), hub.erp.records("partner")
+    assert contact_now["credit"] == partner_now["credit_limit"] == 0.0
+    again = hub.sync("customers-crm-to-erp")  # the CRM's echo of that write changes nothing
+    assert (again.counts.created, again.counts.updated) == (0, 0)
+
+
+def test_a_record_the_hub_only_read_is_not_rewritten_with_its_own_values(hub: Hub) -> None:
+    # A customer both systems already hold alike: matching it must not cost a write to either.
+    same = {"vat": "DE222", "mail": "ap@same.de", "credit_limit": 10.0, "payment_terms": "Net 30"}
+    hub.erp.insert("partner", [{"display_name": "Same AG", **same, "write_date": "2026-01-01T00:00:00Z"}])
+    hub.crm.insert("contact", [{"name": "Same AG", "tax_id": "DE222", "email": "ap@same.de", "credit": 10.0,
+                                "terms": "Net 30", "updated": "2026-01-01T00:00:00Z"}])
+    hub.sync("customers-erp-to-crm", index_only=True)
+    there = hub.sync("customers-crm-to-erp")
+    back = hub.sync("customers-erp-to-crm")
+    assert (there.counts.created, there.counts.updated, back.counts.created, back.counts.updated) == (0, 0, 0, 0)
+    assert hub.crm.count("contact") == hub.erp.count("partner") == 1
+
+
+def test_a_crash_after_the_push_does_not_make_the_opposite_flow_copy_the_record_back(
+        hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The hub dies after creating the ERP's customer in the CRM, before committing the page.
+    # The CRM's new contact (carrying the hub's key) then comes through the opposite flow
+    # before the page is redone: it must be recognised, not taken for a new customer and
+    # copied into the ERP, and from there back into the CRM.
+    hub.erp.insert("partner", [{"display_name": "Neu GmbH", "vat": "DE333", "mail": "ap@neu.de"}])
+
+    def killed(self: PageWork, tx: Any) -> None:
+        raise RuntimeError("killed between the push and the commit")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PageWork, "write", killed)
+        with pytest.raises(RuntimeError):
+            hub.sync("customers-erp-to-crm")
+    assert hub.crm.count("contact") == 1  # the push happened
+    hub.sync("customers-crm-to-erp")
+    hub.sync("customers-erp-to-crm")
+    hub.sync("customers-crm-to-erp")
+    assert (hub.crm.count("contact"), hub.erp.count("partner")) == (1, 1)
 
 
 def test_two_records_of_one_system_never_share_a_canonical_record(hub: Hub) -> None:
@@ -190,6 +251,68 @@ def test_an_order_waits_for_its_customer(hub: Hub) -> None:
     assert sale["contact_id"] == partner["id"]
     assert sale["items"] == [{"sku": "A", "qty": 2.0, "price": 49.75}]
     assert sale["stage"] == "won"
+
+
+def test_a_record_job_that_still_waits_is_retried_as_itself_until_it_dies(hub: Hub) -> None:
+    # The job's own run must not queue a second job for its record: the worker retries the job
+    # (putting it back used to break the queue's unique index and kill the worker thread), and
+    # its attempts run out, so that a reference that never comes ends in the dead-letter queue.
+    [customer] = hub.crm.insert("contact", [contact(1)])
+    hub.crm.insert("deal", [{"number": "D-1", "contact_id": customer["id"], "amount": "1", "stage": "won"}])
+    assert hub.sync("orders-crm-to-erp").counts.waiting == 1
+    [job] = hub.jobs("queued")
+    worker = hub.worker()
+    for attempt in range(1, 5):  # the flow allows 5 attempts
+        with hub.store.transaction() as tx:
+            tx.make_due_now()
+        assert worker.run_once()
+        assert [(j.id, j.attempts) for j in hub.jobs("queued")] == [(job.id, attempt)]
+    with hub.store.transaction() as tx:
+        tx.make_due_now()
+    assert worker.run_once()
+    assert hub.jobs("queued") == []
+    [dead] = hub.jobs("dead")
+    assert dead.id == job.id and "gave up after 5 attempts" in (dead.last_error or "")
+    assert "customer" in (dead.last_error or "")
+
+
+def test_a_job_running_past_its_lease_keeps_it(hub: Hub) -> None:
+    # A flow run can outlast any fixed lease: the worker renews it while the run goes on, so
+    # that no other worker claims the job a second time (and a dead worker's job is taken over
+    # soon, since the lease itself is short).
+    hub.crm.insert("contact", [contact(i) for i in range(60)])
+    for system in ("crm", "erp"):
+        hub.faults(system, latency_ms=400)  # every call 0.4 s: the run takes well over the lease
+    with hub.store.transaction() as tx:
+        tx.enqueue([flow_job("customers-crm-to-erp", "test")])
+    worker = Worker(hub.engine, hub.store, owner="slow", lease_seconds=0.6, retry_base=0.0)
+    running = threading.Thread(target=worker.run_once)
+    running.start()
+    time.sleep(1.2)
+    assert running.is_alive(), "the run ended before its lease did: the test proves nothing"
+    with hub.store.transaction() as tx:
+        assert tx.claim("other", 0.6) is None
+    running.join(timeout=60)
+    assert [j.kind for j in hub.jobs("done")] == ["flow"]
+    assert hub.erp.count("partner") == 60
+
+
+def test_record_jobs_due_together_run_as_one_page(hub: Hub) -> None:
+    # After an outage hundreds of orders may wait for their customers; one run per record, each
+    # with its own vendor calls, would hold every flow up for minutes.
+    customers = hub.crm.insert("contact", [contact(i) for i in range(30)])
+    hub.crm.insert("deal", [{"number": f"D-{n}", "contact_id": c["id"], "amount": "1", "stage": "won"}
+                            for n, c in enumerate(customers)])
+    assert hub.sync("orders-crm-to-erp").counts.waiting == 30
+    hub.sync("customers-crm-to-erp")
+    with hub.store.transaction() as tx:
+        tx.make_due_now()
+    assert hub.worker().run_once()
+    assert hub.erp.count("sale") == 30
+    assert hub.jobs("queued") == []
+    with hub.store.transaction() as tx:
+        retries = [r for r in tx.runs_recent(limit=10) if r.trigger != "manual"]
+    assert [(r.pulled, r.created) for r in retries] == [(30, 30)]
 
 
 def test_dry_run_writes_nothing_and_shows_the_diff(hub: Hub) -> None:

@@ -29,11 +29,11 @@ class RecordingWorker(Worker):
         self.journal = log
         self.lock = lock
 
-    def _execute(self, job: Job) -> str:
+    def _execute(self, jobs: list[Job]) -> dict[int, str]:
         started = time.monotonic()
-        result = super()._execute(job)
+        result = super()._execute(jobs)
         with self.lock:
-            self.journal.append((job.id, self.owner, started, time.monotonic()))
+            self.journal.extend((job.id, self.owner, started, time.monotonic()) for job in jobs)
         return result
 
 
@@ -44,7 +44,8 @@ def test_two_workers_never_run_a_job_twice(tmp_path: Path, postgres_store: Store
         tx.enqueue([record_job("customers-crm-to-erp", "contact", c["id"], "test") for c in contacts])
     journal: list[tuple[int, str, float, float]] = []
     lock = threading.Lock()
-    workers = [RecordingWorker(Engine(hub.config, hub.store), hub.store, owner=f"w{i}", log=journal, lock=lock)
+    workers = [RecordingWorker(Engine(hub.config, hub.store), hub.store, owner=f"w{i}", log=journal, lock=lock,
+                               record_batch=10)  # many small claims, so that the two contend for jobs
                for i in range(2)]
 
     def drain(worker: Worker) -> None:

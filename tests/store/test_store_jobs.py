@@ -166,6 +166,27 @@ def test_retry_requeues_with_delay_and_keeps_attempts(store: Store) -> None:
         assert again is not None and again.attempts == 2
 
 
+def test_retry_of_a_job_whose_key_was_taken_while_it_ran_hands_over_to_the_newer_job(store: Store) -> None:
+    # A running record job holds no key (migration 0003): an event for the same record queues
+    # the next job. Putting the running one back in the queue must not break the unique index
+    # (which used to kill the worker thread); the queued job does the work, due no later.
+    with store.transaction() as tx:
+        first = enqueue_one(tx, NewJob("record", dedupe_key="record:f:42"))
+        assert tx.claim("w", 30, now=at(0)) is not None
+        [second] = tx.enqueue([NewJob("record", dedupe_key="record:f:42", not_before=at(120))], now=at(1))
+        assert second is not None
+        assert tx.retry(first, "w", at(60), "customer not synced yet") is True
+        done, queued = tx.job_get(first), tx.job_get(second)
+        assert done is not None and done.status == "done" and "customer not synced yet" in (done.last_error or "")
+        assert queued is not None and (queued.status, queued.next_attempt_at) == ("queued", at(60))
+        claimed = tx.claim("w", 30, now=at(61))
+        assert claimed is not None and claimed.id == second
+        [third] = tx.enqueue([NewJob("record", dedupe_key="record:f:42")], now=at(62))
+        assert tx.release(second, "w") is True  # a clean shutdown hands over the same way
+        assert tx.job_get(second).status == "done"  # type: ignore[union-attr]
+        assert tx.job_get(third).status == "queued"  # type: ignore[union-attr]
+
+
 def test_kill_dead_letters_and_dead_jobs_lists_them(store: Store) -> None:
     with store.transaction() as tx:
         a, b, c = tx.enqueue([NewJob("k", flow="f1"), NewJob("k", flow="f2"), NewJob("k", flow="f1")], now=T0)

@@ -82,6 +82,16 @@ def test_one_vendor_record_can_be_linked_as_several_entities(store: Store) -> No
         assert tx.links_of("approval", "apr-1")[0].seen_hash == "s"
 
 
+def test_links_by_canonical_keeps_to_one_entity(store: Store) -> None:
+    """Stores from before entity-specific canonical ids may hold an order and an approval
+    under one id, both linked to the same sales order: each flow must see its own link."""
+    with store.transaction() as tx:
+        tx.upsert_links([Link("order", "same-id", "erp", "sale.order", "42", written_hash="order"),
+                         Link("approval", "same-id", "erp", "sale.order", "42", written_hash="approval")])
+        assert tx.links_by_canonical("erp", "sale.order", ["same-id"], "approval")["same-id"].written_hash == "approval"
+        assert tx.links_by_canonical("erp", "sale.order", ["same-id"], "order")["same-id"].written_hash == "order"
+
+
 def test_hash_setters_update_in_batch(store: Store) -> None:
     with store.transaction() as tx:
         tx.upsert_links([_link(f"A{i}", f"c{i}", written_hash="old") for i in range(5)])

@@ -452,3 +452,13 @@ def test_lifecycles_cover_exactly_the_schema_enums() -> None:
     assert set(status.APPROVAL_TRANSITIONS) == set(load("approval")["properties"]["status"]["enum"])
     for graph in status.TRANSITIONS.values():
         assert all(targets <= set(graph) for targets in graph.values())
+
+
+def test_one_vendor_record_seen_as_two_entities_gets_two_canonical_ids() -> None:
+    """A golden record is keyed by its canonical id alone: an Odoo sale.order indexed as an
+    order and as the request of its approval must not share (and overwrite) one."""
+    from hub.engine.identity import new_canonical_id  # noqa: PLC0415
+
+    order = new_canonical_id("order", "erp", "sale.order", "42")
+    assert order == new_canonical_id("order", "erp", "sale.order", "42")  # a retry derives the same id
+    assert order != new_canonical_id("approval", "erp", "sale.order", "42")

@@ -52,4 +52,4 @@ class OdooKit(ContractKit):
 
 
 KIT = OdooKit(name="odoo", obj="res.partner", key_field="ref", batch_limit=200, page_size=10,
-              token_expiry=False, webhook_timestamps=False, options={"page_size": 10})
+              token_expiry=False, webhook_timestamps=False, options={"page_size": 10}, rereads_stamp="write_date")

@@ -49,4 +49,4 @@ class SalesforceKit(ContractKit):
 
 
 KIT = SalesforceKit(name="salesforce", obj="Account", key_field="Synchub_Id__c", batch_limit=200, page_size=200,
-                    tls=True, webhook_timestamps=False, options={"page_size": 200})
+                    tls=True, webhook_timestamps=False, options={"page_size": 200}, rereads_stamp="SystemModstamp")
