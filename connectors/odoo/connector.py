@@ -18,7 +18,7 @@ is created again record by record and only the bad ones are rejected, with Odoo'
 message. Updates are one `write([id], vals)` per record, except that records getting
 identical values share one call, and an update left with no values (a decision that only
 moves the state, or a pending one that moves nothing) makes no write call at all. Upserts
-search the key field once per batch (`search_read` with `in`) and then create or write.
+search the key field once per push (`search_read` with `in`) and then create or write.
 A push is many calls; when one fails (a rate limit, an outage) after others wrote records,
 the push returns what was written and gives the failing error to the ops not done
 (`finish_partial`), so that a retry sends only those: retrying the whole push would rewrite
@@ -386,8 +386,11 @@ class Connector:
         results: list[WriteResult | None] = [None] * len(ops)
         indexed = list(enumerate(ops))
         try:
+            # the upsert keys of the whole push in one search per key field (not one per batch:
+            # a first sync is all upserts that find nothing, and each search costs Odoo a scan)
+            found = _Batch(self, obj, indexed, results).find_keys()
             for start in range(0, len(indexed), BATCH_SIZE):
-                _Batch(self, obj, indexed[start:start + BATCH_SIZE], results).run()
+                _Batch(self, obj, indexed[start:start + BATCH_SIZE], results, found).run()
         except ConnectorError as exc:
             self.log.warning("odoo push interrupted", model=obj, error=str(exc)[:300],
                              left=sum(r is None for r in results))
@@ -425,8 +428,9 @@ class _Batch:
     writes and state actions."""
 
     def __init__(self, connector: Connector, obj: str, ops: list[tuple[int, WriteOp]],
-                 results: list[WriteResult | None]) -> None:
+                 results: list[WriteResult | None], found: dict[tuple[str, str], int] | None = None) -> None:
         self.connector = connector
+        self.found = found if found is not None else {}  # (key field, key) -> record id, shared by a push's batches
         self.client = connector.client
         self.obj = obj
         self.ops = ops
@@ -441,7 +445,7 @@ class _Batch:
         prepared = {i: self._vals(op) for i, op in self.ops}
         self._resolve_lookups(prepared)
         actions = self._take_actions(prepared)
-        found = self._find_keys(prepared)
+        found = self.found
         creates: list[tuple[int, Vals]] = []
         updates: list[tuple[int, int, Vals]] = []
         waiting: list[tuple[int, WriteOp, Vals]] = []  # upserts of a key created earlier in this batch
@@ -471,6 +475,7 @@ class _Batch:
                 self.reject(i, op, Rejected(f"odoo: unknown operation {op.kind!r}", "BAD_OPERATION"))
         self._create(creates)
         self._register_external_ids([i for i, _ in creates])
+        self._remember_created_keys([i for i, _ in creates])
         for i, op, vals in waiting:
             first = next(j for j, other in self.ops if other.kind == OpKind.UPSERT and other.key == op.key
                          and self._key_field(other) == self._key_field(op))
@@ -633,8 +638,15 @@ class _Batch:
 
     # keys
 
-    def _find_keys(self, prepared: dict[int, Vals]) -> dict[tuple[str, str], int]:
-        """Existing records of the batch's upsert keys: one `search_read` per key field."""
+    def _remember_created_keys(self, created: list[int]) -> None:
+        """Keys created by this batch, for the push's later batches (which upsert, not create, them)."""
+        for i in created:
+            op, done = self.op_at[i], self.results[i]
+            if op.kind == OpKind.UPSERT and done is not None and done.ok and done.external_id:
+                self.found.setdefault((self._key_field(op) or "", op.key), int(done.external_id))
+
+    def find_keys(self) -> dict[tuple[str, str], int]:
+        """Existing records of these ops' upsert keys: one `search_read` per key field."""
         keys: dict[str, set[str]] = defaultdict(set)
         for i, op in self.ops:
             if op.kind != OpKind.UPSERT or self.results[i] is not None:

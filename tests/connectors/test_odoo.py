@@ -309,6 +309,22 @@ def test_upsert_searches_the_key_once_then_creates_or_writes(server: RunningServ
     assert fresh["name"] == "Fresh twice" and fresh["ref"] == "hub-k2"
 
 
+def test_a_push_of_several_batches_searches_its_keys_once(server: RunningServer, connector: Connector) -> None:
+    """A first sync is all upserts that find nothing: one search for the whole push, not one per
+    batch of 200, and a key created in an earlier batch is written, not created again."""
+    ops = [WriteOp(OpKind.UPSERT, {"name": f"Batch {n}"}, f"hub-b{n}", key_field="ref") for n in range(450)]
+    ops.append(WriteOp(OpKind.UPSERT, {"name": "Batch 3, renamed"}, "hub-b3", key_field="ref"))  # third batch
+    _control(server, "DELETE", "stats")
+    results = connector.push("res.partner", ops)
+    assert all(r.ok for r in results)
+    assert not results[-1].created and results[-1].external_id == results[3].external_id
+    stats = _stats(server)
+    assert stats["POST /jsonrpc res.partner.search_read"] == 1
+    assert stats["POST /jsonrpc res.partner.create"] == 3 and stats["POST /jsonrpc res.partner.write"] == 1
+    [renamed] = connector.get("res.partner", [results[3].external_id or ""])
+    assert renamed["name"] == "Batch 3, renamed"
+
+
 def test_sale_orders_with_lines_are_created_read_back_and_replaced(server: RunningServer, connector: Connector) -> None:
     order = {"partner_id": "2", "client_order_ref": "PO-7788", "origin": "hub-order-1",
              "order_line": [[0, 0, {"product_id": "[FURN_8220] Four Person Desk", "product_uom_qty": 2.0,
