@@ -71,6 +71,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapping import machine  # noqa: E402  (bench/mapping.py: one description of the machine for every benchmark)
+import processes  # noqa: E402  (bench/processes.py)
 
 from connectors import registry  # noqa: E402
 from connectors.sandbox import load  # noqa: E402
@@ -142,13 +143,7 @@ class Sandbox:
         return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
 
 
 def start_sandbox(name: str, records: int, tmp: Path, env: dict[str, str]) -> Sandbox:

@@ -114,6 +114,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mapping import machine  # noqa: E402  (bench/mapping.py: one description of the machine for every benchmark)
+import processes  # noqa: E402  (bench/processes.py)
 from sqlalchemy import func, select  # noqa: E402
 
 from connectors.dingtalk import sandbox as dingtalk_sandbox  # noqa: E402
@@ -286,13 +287,7 @@ class Server:
         return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
 
 
 def start_server(name: str, command: list[str], port: int, log: Path, env: dict[str, str]) -> Server:
