@@ -92,7 +92,6 @@ import itertools
 import json
 import os
 import secrets
-import signal
 import socket
 import statistics
 import subprocess
