@@ -290,22 +290,8 @@ class Server:
 
 
 def start_server(name: str, command: list[str], port: int, log: Path, env: dict[str, str]) -> Server:
-    handle = log.open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    handle.close()
-    server = Server(name, process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{name} exited with {process.returncode} before it was ready:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
-                return server
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise SystemExit(f"{name} not ready after {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
+    """A server process on `port`, ready once its `/readyz` answers 200."""
+    return start_process(name, command, port, "/readyz", log, env)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -607,8 +593,8 @@ class OdooRpc:
 
 def start_process(name: str, command: list[str], port: int | None, ready_path: str, log: Path,
                   env: dict[str, str]) -> Server:
-    """A server process on `port`, ready once `ready_path` answers 200 (`start_server` with any
-    ready route); without a port (a worker), ready once it has run for a second."""
+    """A server process on `port`, ready once `ready_path` answers 200; without a port (a
+    worker), ready once it has run for a second."""
     handle = log.open("wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     handle.close()
