@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import Receive, Scope, Send
 
 from hub import __version__
 from hub.api import admin, errors, health, webhooks
@@ -25,11 +26,22 @@ from hub.config import HubConfig
 from hub.engine.runner import Engine, open_connector
 from hub.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["HubApp", "create_app"]
+
+
+class HubApp(FastAPI):
+    """FastAPI, but vendor callbacks go straight to `webhooks.serve`, ahead of the middleware
+    and the router (the webhooks module says why); every other request takes FastAPI's way."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (system := webhooks.system_of(scope["path"])) is not None:
+            await webhooks.serve(self, system, scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def create_app(config: HubConfig, store: Store, tokens: Tokens | None = None, engine: Engine | None = None,
-               max_body: int = DEFAULT_MAX_BODY, on_jobs: Callable[[], None] | None = None) -> FastAPI:
+               max_body: int = DEFAULT_MAX_BODY, on_jobs: Callable[[], None] | None = None) -> HubApp:
     """The app of one hub process; `tokens` default to the environment's (see `auth.py`).
 
     `on_jobs` is called whenever a route has queued jobs (webhook events, a flow run now):
@@ -47,16 +59,15 @@ def create_app(config: HubConfig, store: Store, tokens: Tokens | None = None, en
         finally:  # uvicorn has finished the requests in flight; commit what is still queued
             await asyncio.to_thread(hub.intake.close)
 
-    app = FastAPI(title="synchub", version=__version__, lifespan=lifespan,
+    app = HubApp(title="synchub", version=__version__, lifespan=lifespan,
                   description="Webhooks from the vendors, and the admin API of a running synchub.")
     app.state.hub = hub
     errors.install(app)
-    app.router.routes.extend(webhooks.routes)
     app.include_router(admin.router)
     app.include_router(health.router)
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's schema of the app, with the webhook operations served by a plain route (see webhooks.py)."""
+        """FastAPI's schema of the app, with the webhook operations it does not route (see webhooks.py)."""
         if app.openapi_schema is None:
             app.openapi_schema = webhooks.without_validation_errors(get_openapi(
                 title=app.title, version=app.version, description=app.description,

@@ -9,11 +9,15 @@ cannot take the events, or too many wait to be stored, the answer is 503 (with R
 when busy), so the vendor delivers again later. Nothing a caller sends can make this route
 answer 500.
 
-The route is a plain Starlette `Route`, not a FastAPI one: FastAPI solves each request's
-parameters and dependencies, which measured ~60 µs of CPU per request (`bench/webhooks.py`),
-a fifth of all a callback costs, for a path whose only parameter is the system's name. The
-OpenAPI document still describes it: `documentation` holds the same two operations as
-FastAPI routes that are never served, only read when the app builds its schema.
+Callbacks are served ahead of the app's middleware and router (`serve`, called by
+`HubApp.__call__`): a vendor may send thousands a second, and every other hop costs CPU
+that the hub's single event loop spends per callback. FastAPI's parameter solving measured
+~60 µs per request; its middleware stack (server errors, telemetry, body limit, exception
+handlers, exit stack) and matching the admin API's routes first, another ~50 µs
+(`bench/webhooks.py`). `serve` does what of that a callback needs itself: 405 for another
+method, a JSON 500 (and the log line) for a bug of ours. The OpenAPI document still
+describes the path: `documentation` holds its two operations as FastAPI routes that are
+never served, only read when the app builds its schema.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connectors.base import WebhookReply, WebhookRequest
 from hub.api.errors import error
@@ -64,9 +68,37 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def receive(request: Request) -> Response:
+PREFIX = "/webhooks/"
+METHODS = ("GET", "POST")
+
+
+def system_of(path: str) -> str | None:
+    """The system a path calls back, `/webhooks/{system}`; None for any other path."""
+    if not path.startswith(PREFIX):
+        return None
+    system = path[len(PREFIX):]
+    return system if system and "/" not in system else None
+
+
+async def serve(app: ASGIApp, system: str, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer one callback to `app` (the hub's), without its middleware or router (module docstring)."""
+    scope["app"] = app  # what `state_of` reads, as on a routed request
+    scope["path_params"] = {"system": system}
+    request = Request(scope, receive)
+    if request.method not in METHODS:
+        response: Response = error(405, f"{request.method} is not allowed here", headers={"Allow": ", ".join(METHODS)})
+    else:
+        try:
+            response = await take_callback(request, system)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours: the caller gets a 500, the log the detail
+            log.error("api error", path=scope["path"], error_type=type(exc).__name__, exc_info=exc)
+            response = error(500, "internal error (see the hub's log)", "internal")
+    await response(scope, receive, send)
+
+
+async def take_callback(request: Request, system: str) -> Response:
+    """Verify, store, answer: the order of the module docstring."""
     hub = state_of(request)
-    system: str = request.path_params["system"]
     started = time.perf_counter()
     if system not in hub.config.systems:
         return error(404, f"no system named '{system}'{did_you_mean(system, hub.config.systems)}")
@@ -107,11 +139,8 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
     503: {"description": "The store could not take the events, or too many wait to be stored (Retry-After); "
                          "the vendor should deliver again"}}
 
-routes = [Route("/webhooks/{system}", receive, methods=["GET", "POST"], name="webhook")]
-
-
 async def _documented(system: str) -> None:
-    """The operation's parameters as FastAPI documents them (never called: `receive` serves the path)."""
+    """The operation's parameters as FastAPI documents them (never called: `serve` serves the path)."""
 
 
 documentation = APIRouter(tags=["webhooks"])

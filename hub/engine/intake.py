@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ MAX_QUEUED_EVENTS = 5_000
 IDLE_SECONDS = 10.0
 #: What a refused callback's Retry-After says, in seconds.
 RETRY_AFTER_SECONDS = 1
+#: The writer's info line sums what it stored over this many seconds at most (`_Tally`).
+LOG_EVERY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -113,18 +116,45 @@ def store_callbacks(tx: Tx, config: HubConfig, callbacks: Sequence[Callback]) ->
     return intakes
 
 
-def take_events(config: HubConfig, store: Store, system: str, events: Sequence[WebhookEvent]) -> Intake:
-    """One callback in a transaction of its own, all or nothing (for callers without a writer)."""
-    if not events:
-        return Intake(0, 0, 0)
-    with store.transaction() as tx:
-        [intake] = store_callbacks(tx, config, [(system, events)])
-    log.info("webhook events taken", system=system, stored=intake.stored, duplicates=intake.duplicates,
-             jobs=intake.jobs)
-    return intake
-
-
 Waiter = asyncio.Future[Intake] | concurrent.futures.Future[Intake]
+
+
+class _Tally:
+    """What the writer stored since its last info line: one line per `every` seconds at most.
+
+    A line per batch was hundreds a second under load, and rendering and writing them cost
+    ~7% of a callback's CPU (`bench/webhooks.py`, 2026-11-23). The first batch after a quiet
+    spell is logged at once; later ones are summed into the next line, written when a batch
+    commits after `every` seconds, when the writer has waited that long for work, or when it
+    stops. Each batch still gets a debug line.
+    """
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.callbacks = self.stored = self.duplicates = self.jobs = 0
+        self.last = -every  # so that the first batch is logged at once
+
+    def add(self, intakes: Sequence[Intake]) -> None:
+        self.callbacks += len(intakes)
+        for intake in intakes:
+            self.stored += intake.stored
+            self.duplicates += intake.duplicates
+            self.jobs += intake.jobs
+        if time.monotonic() - self.last >= self.every:
+            self.flush()
+
+    def wait_seconds(self, idle: float) -> float:
+        """How long the writer may wait for work before this tally's line is due."""
+        if not self.callbacks:
+            return idle
+        return max(0.0, min(idle, self.last + self.every - time.monotonic()))
+
+    def flush(self) -> None:
+        if self.callbacks:
+            log.info("webhook events taken", callbacks=self.callbacks, stored=self.stored,
+                     duplicates=self.duplicates, jobs=self.jobs)
+        self.callbacks = self.stored = self.duplicates = self.jobs = 0
+        self.last = time.monotonic()
 
 
 @dataclass(slots=True)
@@ -158,6 +188,7 @@ class WebhookIntake:
         self._queued_events = 0
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._tally = _Tally(LOG_EVERY_SECONDS)  # the writer thread's alone
 
     # --- callers ------------------------------------------------------------------------------
 
@@ -238,26 +269,41 @@ class WebhookIntake:
                 self._queue.clear()
                 self._queued_events = 0
                 if self._thread is threading.current_thread():
-                    self._thread = None
+                    self._end()
             _settle(stranded, [exc] * len(stranded))
         finally:
             _close_quietly(connection)
 
     def _next_batch(self) -> list[_Pending] | None:
         """The callbacks of the next transaction; None when the writer should end."""
-        with self._cond:
-            while not self._queue:
-                if self._closing or (not self._cond.wait(self.idle_seconds) and not self._queue):
-                    self._thread = None  # closing with nothing left, or idle: the writer ends
-                    return None
-            batch: list[_Pending] = []
-            size = 0
-            while self._queue and (not batch or size + len(self._queue[0].events) <= self.max_batch):
-                pending = self._queue.popleft()
-                batch.append(pending)
-                size += len(pending.events)
-            self._queued_events -= size
-            return batch
+        while True:
+            with self._cond:
+                if self._queue:
+                    return self._take_batch()
+                if self._closing:
+                    return self._end()
+                wait = self._tally.wait_seconds(self.idle_seconds)
+                if self._cond.wait(wait) or self._queue:
+                    continue
+                if wait >= self.idle_seconds:
+                    return self._end()
+            self._tally.flush()  # its line was due while no callback came (outside the lock)
+
+    def _take_batch(self) -> list[_Pending]:
+        """As many queued callbacks as one transaction takes (the caller holds `_cond`)."""
+        batch: list[_Pending] = []
+        size = 0
+        while self._queue and (not batch or size + len(self._queue[0].events) <= self.max_batch):
+            pending = self._queue.popleft()
+            batch.append(pending)
+            size += len(pending.events)
+        self._queued_events -= size
+        return batch
+
+    def _end(self) -> None:
+        """The writer ends: closing with nothing left, or idle (the caller holds `_cond`)."""
+        self._tally.flush()
+        self._thread = None
 
     def _commit(self, batch: list[_Pending], connection: Connection | None) -> Connection | None:
         """Store one batch in one transaction and answer its callbacks; returns the connection to reuse.
@@ -287,8 +333,8 @@ class WebhookIntake:
             _settle(batch, intakes)
             if self.on_jobs is not None and any(i.jobs for i in intakes):
                 self.on_jobs()
-            log.info("webhook events taken", callbacks=len(batch), stored=sum(i.stored for i in intakes),
-                     duplicates=sum(i.duplicates for i in intakes), jobs=sum(i.jobs for i in intakes))
+            log.debug("webhook batch stored", callbacks=len(batch))
+            self._tally.add(intakes)
             if tracker is not None:
                 self._analyze(tracker.due())
             break

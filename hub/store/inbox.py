@@ -7,37 +7,46 @@ that only those are turned into jobs.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
-from sqlalchemy import Row, TextClause, bindparam, select, text, update
+from sqlalchemy import Row, select, update
 
-from hub.store.base import TxBase, Upsert, chunked, unique
+from hub.store.base import TxBase, chunked, unique
 from hub.store.engine import dump_json
 from hub.store.models import InboxEvent
 from hub.store.schema import webhook_inbox
-from hub.store.types import UtcDateTime, utcnow
+from hub.store.types import sqlite_timestamp, utcnow
 
 
 def _event(row: Row) -> InboxEvent:
     return InboxEvent(**row._mapping)
 
 
-def _inbox_recordset() -> TextClause:
-    """PostgreSQL: every row in one statement of constant text, the rows as one JSON parameter.
+#: Inbox rows per SQLite statement: 7 values each, far below SQLite's 32,766 bound parameters.
+_SQLITE_ROWS = 500
+_INBOX_COLUMNS = "system, event_id, object, external_id, payload, received_at, status"
 
-    A multi-row `VALUES` statement has a different text (and ten parameters more) for every
-    row, and psycopg parses the text of such a long statement each time (no cache past
-    4 KiB or 50 parameters): ~3 ms for 64 rows, more than the insert itself. One JSON array
-    (serialised by orjson in one call) keeps the statement short, parsed once, and still one
-    round trip; PostgreSQL turns it back into rows with `jsonb_to_recordset`.
-    """
-    return text(
-        "INSERT INTO webhook_inbox (system, event_id, object, external_id, payload, received_at, status) "
-        "SELECT r.system, r.event_id, r.object, r.external_id, r.payload, :received_at, :status "
-        "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-        "AS r(system text, event_id text, object text, external_id text, payload jsonb) "
-        "ON CONFLICT DO NOTHING RETURNING id, system, event_id"
-    ).bindparams(bindparam("received_at", type_=UtcDateTime()))
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(rows: int) -> str:
+    """SQLite: `rows` rows in one multi-row INSERT (sqlite3 caches the statement per text)."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (f"INSERT INTO webhook_inbox ({_INBOX_COLUMNS}) VALUES {values} "
+            "ON CONFLICT DO NOTHING RETURNING id, system, event_id")
+
+
+#: PostgreSQL: every row in one statement of constant text, the rows as one JSON parameter.
+#: A multi-row `VALUES` statement has a different text (and seven parameters more) for every
+#: row, and psycopg parses the text of such a long statement each time: ~3 ms for 64 rows,
+#: more than the insert itself. One JSON array (serialised by orjson in one call) keeps the
+#: statement short, prepared once, and still one round trip; `jsonb_to_recordset` turns it
+#: back into rows.
+_POSTGRES_INSERT = (
+    f"INSERT INTO webhook_inbox ({_INBOX_COLUMNS}) "
+    "SELECT r.system, r.event_id, r.object, r.external_id, r.payload, %(received_at)s, %(status)s "
+    "FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) "
+    "AS r(system text, event_id text, object text, external_id text, payload jsonb) "
+    "ON CONFLICT DO NOTHING RETURNING id, system, event_id")
 
 
 class InboxMixin(TxBase):
@@ -48,33 +57,33 @@ class InboxMixin(TxBase):
         earlier event of the same batch. With `done`, the new events are stored already
         handled (status `done`): for a caller that turns them into jobs in this very
         transaction, which saves the `inbox_mark_done` UPDATE that would follow.
+
+        The webhook writer calls this once per batch of callbacks, so it speaks to the
+        driver directly (`_driver_rows` says why).
         """
         if not events:
             return []
         now = utcnow()
         status = "done" if done else "new"
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        first: dict[tuple[str, str], InboxEvent] = {}
         for e in events:  # the first delivery of a repeated event is the one kept
-            key = (e.system, e.event_id)
-            if key not in rows:
-                rows[key] = {"system": e.system, "event_id": e.event_id, "object": e.object,
-                             "external_id": e.external_id, "payload": e.payload}
+            first.setdefault((e.system, e.event_id), e)
+        kept = list(first.values())
         if self.dialect == "postgresql":
-            params = {"rows": dump_json(list(rows.values())), "received_at": now, "status": status}
-            result = self.connection.execute(self._statement("inbox_add", _inbox_recordset), params)
+            records = [{"system": e.system, "event_id": e.event_id, "object": e.object, "external_id": e.external_id,
+                        "payload": e.payload} for e in kept]
+            stored = self._driver_rows(_POSTGRES_INSERT, {"rows": dump_json(records), "received_at": now,
+                                                          "status": status})
         else:
-            values = [{**row, "received_at": now, "status": status} for row in rows.values()]
-            result = self.connection.execute(self._statement("inbox_add", self._inbox_insert), values)
-        new_ids = {(row.system, row.event_id): row.id for row in result}
+            received_at = sqlite_timestamp(now)
+            stored = []
+            for part in chunked(kept, _SQLITE_ROWS):
+                values = [value for e in part for value in (e.system, e.event_id, e.object, e.external_id,
+                                                            dump_json(e.payload), received_at, status)]
+                stored += self._driver_rows(_sqlite_insert(len(part)), values)
+        new_ids = {(system, event_id): new_id for new_id, system, event_id in stored}
         self._wrote(webhook_inbox, len(new_ids))
         return [new_ids.pop((e.system, e.event_id), None) for e in events]
-
-    def _inbox_insert(self) -> Upsert:  # SQLite: one multi-row INSERT (SQLAlchemy's "insertmanyvalues")
-        return (
-            self._upsert(webhook_inbox)
-            .on_conflict_do_nothing()
-            .returning(webhook_inbox.c.id, webhook_inbox.c.system, webhook_inbox.c.event_id)
-        )
 
     def inbox_pending(self, limit: int = 500, system: str | None = None) -> list[InboxEvent]:
         """Events not yet turned into work, oldest first."""

@@ -19,21 +19,22 @@ default: this host's UTC time); hosts sharing a database must keep their clocks 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, Text, TextClause, and_, bindparam, case, delete, func, insert, literal, or_, select, text, update
+from sqlalchemy import Row, Text, and_, case, delete, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from hub.store.base import TxBase, Upsert, chunked, unique
+from hub.store.base import TxBase, chunked, unique
 from hub.store.engine import dump_json
 from hub.store.models import Job, NewJob
 from hub.store.schema import DEDUPE_WHERE, JOB_STATUSES, jobs
-from hub.store.types import UtcDateTime, _to_utc, utcnow
+from hub.store.types import _to_utc, sqlite_timestamp, utcnow
 
 log = structlog.get_logger()
 
@@ -44,24 +45,25 @@ def _plain_insert() -> Insert:
     return insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
 
 
-def _keyed_recordset() -> TextClause:
-    """PostgreSQL: keyed jobs in one statement of constant text (see `inbox._inbox_recordset` for why)."""
-    return text(
-        "INSERT INTO jobs (kind, flow, payload, status, attempts, max_attempts, next_attempt_at, dedupe_key, "
-        "created_at, updated_at) "
-        "SELECT r.kind, r.flow, r.payload, 'queued', 0, r.max_attempts, r.next_attempt_at, r.dedupe_key, :now, :now "
-        "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-        "AS r(kind text, flow text, payload jsonb, max_attempts integer, next_attempt_at timestamptz, dedupe_key text) "
-        "ON CONFLICT DO NOTHING RETURNING id, dedupe_key"
-    ).bindparams(bindparam("now", type_=UtcDateTime()))
+_JOB_COLUMNS = "kind, flow, payload, status, attempts, max_attempts, next_attempt_at, dedupe_key, created_at, updated_at"
+#: Keyed jobs per SQLite statement: 10 values each, far below SQLite's 32,766 bound parameters.
+_SQLITE_KEYED_ROWS = 500
 
 
-def _recordset_params(rows: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """The rows as one JSON document; times as ISO 8601 with their UTC offset (timestamptz reads it)."""
-    records = [{"kind": row["kind"], "flow": row["flow"], "payload": row["payload"], "max_attempts": row["max_attempts"],
-                "next_attempt_at": _to_utc(row["next_attempt_at"]).isoformat(), "dedupe_key": row["dedupe_key"]}
-               for row in rows]
-    return {"rows": dump_json(records), "now": now}
+@functools.lru_cache(maxsize=64)
+def _sqlite_keyed_insert(rows: int) -> str:
+    """SQLite: `rows` keyed jobs in one multi-row INSERT that skips keys already open."""
+    values = ", ".join(["(?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING RETURNING id, dedupe_key"
+
+
+#: PostgreSQL: keyed jobs in one statement of constant text (see `inbox._POSTGRES_INSERT` for why).
+_POSTGRES_KEYED_INSERT = (
+    f"INSERT INTO jobs ({_JOB_COLUMNS}) "
+    "SELECT r.kind, r.flow, r.payload, 'queued', 0, r.max_attempts, r.next_attempt_at, r.dedupe_key, %(now)s, %(now)s "
+    "FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) "
+    "AS r(kind text, flow text, payload jsonb, max_attempts integer, next_attempt_at timestamptz, dedupe_key text) "
+    "ON CONFLICT DO NOTHING RETURNING id, dedupe_key")
 
 
 def _job(row: Row) -> Job:
@@ -95,19 +97,30 @@ class JobsMixin(TxBase):
             for i, row in zip(plain, result, strict=True):
                 ids[i] = row.id
         if keyed:
-            keyed_rows = [self._new_row(batch[i], now) for i in keyed.values()]
-            if self.dialect == "postgresql":
-                stmt = self._statement("enqueue_keyed", _keyed_recordset)
-                result = self.connection.execute(stmt, _recordset_params(keyed_rows, now))
-            else:
-                result = self.connection.execute(self._statement("enqueue_keyed", self._keyed_insert), keyed_rows)
-            for row in result:
-                ids[keyed[row.dedupe_key]] = row.id
+            for new_id, key in self._insert_keyed([batch[i] for i in keyed.values()], now):
+                ids[keyed[key]] = new_id
         self._wrote(jobs, len(plain) + len(keyed))
         return ids
 
-    def _keyed_insert(self) -> Upsert:
-        return self._upsert(jobs).on_conflict_do_nothing().returning(jobs.c.id, jobs.c.dedupe_key)
+    def _insert_keyed(self, batch: list[NewJob], now: datetime) -> list[tuple[int, str]]:
+        """Insert jobs with distinct dedupe keys, skipping keys already open; (id, key) of each new one.
+
+        Record jobs come here once per webhook batch, so this speaks to the driver directly
+        (`TxBase._driver_rows` says why).
+        """
+        if self.dialect == "postgresql":
+            records = [{"kind": job.kind, "flow": job.flow, "payload": job.payload, "max_attempts": job.max_attempts,
+                        "next_attempt_at": _to_utc(job.not_before or now).isoformat(), "dedupe_key": job.dedupe_key}
+                       for job in batch]  # ISO 8601 with the UTC offset: timestamptz reads it
+            return self._driver_rows(_POSTGRES_KEYED_INSERT, {"rows": dump_json(records), "now": now})
+        stamp = sqlite_timestamp(now)
+        created: list[tuple[int, str]] = []
+        for part in chunked(batch, _SQLITE_KEYED_ROWS):
+            values = [value for job in part for value in (
+                job.kind, job.flow, dump_json(job.payload), job.max_attempts,
+                stamp if job.not_before is None else sqlite_timestamp(job.not_before), job.dedupe_key, stamp, stamp)]
+            created += self._driver_rows(_sqlite_keyed_insert(len(part)), values)
+        return created
 
     @staticmethod
     def _new_row(job: NewJob, now: datetime) -> dict[str, Any]:

@@ -34,6 +34,15 @@ def _to_utc(value: datetime) -> datetime:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
+def sqlite_timestamp(value: datetime) -> str:
+    """A timestamp as the store keeps it on SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", UTC.
+
+    Exactly what SQLAlchemy's DATETIME type writes and reads back, so statements that bind
+    timestamps themselves (`TxBase._driver_rows`) store the same text as `UtcDateTime`.
+    """
+    return _to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A `timestamp with time zone` that is UTC-aware in Python on every backend.
 
@@ -69,7 +78,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             seen, text = last  # one tuple, read at once: safe to share between threads
             if value is seen:
                 return text
-            text = _to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+            text = sqlite_timestamp(value)
             last = (value, text)
             return text
 

@@ -27,6 +27,7 @@ import requests
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 import hub.engine.intake as intake_module
 from connectors.base import WebhookEvent
@@ -336,6 +337,31 @@ def test_the_writer_starts_on_demand_and_ends_when_idle(config: HubConfig, store
         assert intake.take_blocking("crm", [], WAIT).stored == 0  # nothing to store: no transaction
     finally:
         intake.close()
+
+
+def test_the_writer_sums_its_batches_into_one_info_line_per_interval(config: HubConfig, store: Store,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line per batch would be hundreds a second under load: the first batch after a quiet
+    spell is logged at once, the next ones summed into a line written once the interval has
+    passed, here while the writer waits for work."""
+    monkeypatch.setattr(intake_module, "LOG_EVERY_SECONDS", 0.3)
+    intake = WebhookIntake(config, store)
+
+    def lines() -> list[dict[str, Any]]:
+        return [{key: line[key] for key in ("callbacks", "stored", "duplicates", "jobs")}
+                for line in logs if line["event"] == "webhook events taken"]
+
+    try:
+        with capture_logs() as logs:
+            intake.take_blocking("crm", _events("e1"), WAIT)
+            assert lines() == [{"callbacks": 1, "stored": 1, "duplicates": 0, "jobs": 2}]
+            intake.take_blocking("crm", _events("e2", "e3"), WAIT)
+            intake.take_blocking("crm", _events("e1"), WAIT)
+            assert len(lines()) == 1  # summed, not yet written
+            _wait_for(lambda: len(lines()) == 2, "the summed line")
+    finally:
+        intake.close()
+    assert lines()[1] == {"callbacks": 2, "stored": 2, "duplicates": 1, "jobs": 4}
 
 
 def test_one_callback_larger_than_a_batch_is_taken_whole(config: HubConfig, store: Store) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from hub.store import NewJob, Store
 from hub.store.models import InboxEvent
@@ -58,8 +60,26 @@ def test_hot_statements_are_built_once_per_dialect(store: Store) -> None:
     with store.transaction() as tx:
         built = tx._statement("test-statement", lambda: select(jobs.c.id))
         assert tx._statement("test-statement", lambda: select(jobs.c.kind)) is built
-        tx.inbox_add([_event("e1")])
-        tx.enqueue([NewJob("record", dedupe_key="k")])
+
+
+def test_driver_statements_fail_as_sqlalchemy_would_without_rendering_their_values(store: Store) -> None:
+    """`inbox_add` and keyed `enqueue` bypass SQLAlchemy's execution: their errors must not."""
+    sql = ("INSERT INTO webhook_inbox (system, event_id) VALUES (?, ?)" if store.dialect == "sqlite"
+           else "INSERT INTO webhook_inbox (system, event_id) VALUES (%(a)s, %(b)s)")
+    values: object = ["oa", "secret-payload-value"] if store.dialect == "sqlite" else {"a": "oa", "b": "secret-payload-value"}
+    with pytest.raises(IntegrityError) as failure, store.transaction() as tx:
+        tx._driver_rows(sql, values)  # type: ignore[arg-type]
+    assert "webhook_inbox" in str(failure.value)
+    assert "[parameters:" not in str(failure.value)  # SQLAlchemy's rendering of the values (payloads) is off
+    assert not failure.value.connection_invalidated
+    with store.transaction() as tx:  # the connection went back to the pool in a usable state
+        assert tx.inbox_add([_event("e1")]) != [None]
+
+
+def test_a_big_batch_is_split_into_statements_sqlite_accepts(store: Store) -> None:
+    events = [_event(f"e{n}", n=n) for n in range(1_203)]
     with store.transaction() as tx:
-        assert tx._statement("inbox_add", lambda: None) is not None  # built by the first call, reused
-        assert tx._statement("enqueue_keyed", lambda: None) is not None
+        ids = tx.inbox_add(events + events[:3], done=True)
+        job_ids = tx.enqueue([NewJob("record", {"n": n}, dedupe_key=f"k{n}") for n in range(1_203)])
+    assert len({i for i in ids if i is not None}) == 1_203 and ids[-3:] == [None, None, None]
+    assert None not in job_ids and len(set(job_ids)) == 1_203
