@@ -125,8 +125,7 @@ async def take_callback(request: Request, system: str) -> Response:
         except Exception as exc:  # noqa: BLE001 - any store failure: the vendor must deliver again
             log.error("webhook events not stored", system=system, error_type=type(exc).__name__)
             return _count(hub, system, started, error(503, "the hub could not store the events; deliver again later"))
-        hub.metrics.webhook_events.labels(system, "stored").inc(intake.stored)
-        hub.metrics.webhook_events.labels(system, "duplicate").inc(intake.duplicates)
+        hub.metrics.webhook_events_taken(system, intake.stored, intake.duplicates)
     answer = Response(reply.body, status_code=reply.status, media_type=reply.content_type)
     return _count(hub, system, started, answer)
 
@@ -172,6 +171,5 @@ def _verify(hub: HubState, system: str, request: WebhookRequest) -> WebhookReply
 
 
 def _count(hub: HubState, system: str, started: float, response: Response) -> Response:
-    hub.metrics.webhooks.labels(system, str(response.status_code)).inc()
-    hub.metrics.webhook_seconds.labels(system).observe(time.perf_counter() - started)
+    hub.metrics.webhook_answered(system, response.status_code, time.perf_counter() - started)
     return response
